@@ -1,0 +1,63 @@
+// @eventsync/core: the contracts, versions and clocks, events, errors and in-memory stores.
+
+export { SyncError, isSyncError, SYNC_ERROR_CODES } from './errors/sync-error.js';
+export type { SyncErrorCode, SyncErrorDetails, SyncErrorOptions } from './errors/sync-error.js';
+export type { SignalOptions } from './internal/abort.js';
+
+export type { Version, VersionCodec } from './version/version.js';
+export { CursorVersion, cursorVersionCodec } from './version/cursor-version.js';
+export { VectorClock, DEFAULT_VECTOR_CLOCK_OPTIONS } from './version/vector-clock.js';
+export type { CausalRelation, VectorClockOptions } from './version/vector-clock.js';
+export { HlcTimestamp, MAX_HLC_COUNTER, MAX_HLC_WALL_TIME } from './version/hlc-timestamp.js';
+export { HybridLogicalClock } from './version/hybrid-logical-clock.js';
+export type { HybridLogicalClockOptions } from './version/hybrid-logical-clock.js';
+
+export type { Event, EventMetadata, EventPage, JsonValue, VersionedEvent } from './event/event.js';
+export { EventFactory } from './event/event-factory.js';
+export type { EventFactoryOptions, EventInput } from './event/event-factory.js';
+export { validateEvent, DEFAULT_EVENT_LIMITS, ULID_PATTERN, utf8Length } from './event/validate-event.js';
+export type { EventLimits } from './event/validate-event.js';
+export { canonicalJson, sameEventContent } from './event/canonical-json.js';
+
+export type { Filter } from './store/filter.js';
+export { matchesFilter } from './store/filter.js';
+export type { EventStore, LoadOptions } from './store/event-store.js';
+export type {
+  Acknowledgement,
+  ApplyPulledResult,
+  ConflictQueryOptions,
+  ConflictRecord,
+  LocalEventStore,
+  OutboxChange,
+  OutboxEntry,
+  PendingOptions,
+  PulledPage,
+  Rejection,
+  RejectionRecord,
+} from './store/local-event-store.js';
+export { MemoryEventStore } from './store/memory-event-store.js';
+export type { MemoryEventStoreOptions } from './store/memory-event-store.js';
+
+export type {
+  AppendNotice,
+  AppendResult,
+  ReadOptions,
+  RejectionCode,
+  ServerEventLog,
+} from './server/server-event-log.js';
+export { MemoryServerEventLog } from './server/memory-server-event-log.js';
+export type { MemoryServerEventLogOptions } from './server/memory-server-event-log.js';
+export { decideAppend, checkTenant, DEFAULT_READ_LIMIT } from './server/decide-append.js';
+export type { AppendDecision, AppendLookup } from './server/decide-append.js';
+export { AppendListeners } from './server/append-listeners.js';
+
+export type {
+  LiveBatch,
+  PullOptions,
+  SubscribeOptions,
+  SubscriptionState,
+  Transport,
+  TransportSubscription,
+} from './transport/transport.js';
+
+export type { Conflict, ConflictDecision, ConflictResolver, ResolvedConflict } from './conflict/conflict.js';

@@ -1,0 +1,143 @@
+import { sameEventContent } from '../event/canonical-json.js';
+import type { Event } from '../event/event.js';
+import { validateEvent, type EventLimits } from '../event/validate-event.js';
+import { isSyncError, SyncError } from '../errors/sync-error.js';
+import { CursorVersion } from '../version/cursor-version.js';
+import type { AppendResult } from './server-event-log.js';
+
+/** The page size of a server log read when the caller gives none. */
+export const DEFAULT_READ_LIMIT = 1000;
+
+/** What {@link decideAppend} needs to know of the log, answered from inside the append's transaction. */
+export interface AppendLookup {
+  /** The stored event with this id, and its version. */
+  existing(id: string): { readonly event: Event; readonly version: CursorVersion } | undefined;
+  /**
+   * When the aggregate has an event of a client other than `clientId` after `baseVersion`: the
+   * aggregate's latest version. Otherwise `undefined`.
+   */
+  foreignAfter(aggregateId: string, baseVersion: number, clientId: string): number | undefined;
+}
+
+/** The outcome of {@link decideAppend}: a result per event, and the events to store at their versions. */
+export interface AppendDecision {
+  readonly results: AppendResult[];
+  /** Events to store, in order, each with `metadata.tenant` set to the log's tenant. */
+  readonly accepted: { readonly event: Event; readonly version: CursorVersion }[];
+}
+
+/**
+ * Decides a pushed batch against a tenant's log: the rules every server log shares, so SQLite,
+ * PostgreSQL and memory answer alike. Run it inside the append's transaction, with `latest` and
+ * `lookup` read in that transaction, then store `accepted`.
+ *
+ * @param latest - the tenant's latest cursor before the batch.
+ */
+export function decideAppend(
+  tenant: string,
+  events: readonly Event[],
+  latest: number,
+  lookup: AppendLookup,
+  limits: EventLimits = {},
+): AppendDecision {
+  const results: AppendResult[] = [];
+  const accepted: { event: Event; version: CursorVersion }[] = [];
+  const inBatch = new Map<string, { event: Event; version: CursorVersion }>();
+  const batchWriters = new Map<string, { clientId: string; version: number }[]>();
+  const conflicted = new Map<string, number>();
+
+  for (const candidate of events as readonly unknown[]) {
+    const id = idOf(candidate);
+    try {
+      validateEvent(candidate, limits);
+    } catch (error) {
+      if (!isSyncError(error)) throw error;
+      results.push({ id, status: 'rejected', code: 'invalid_event', reason: error.message });
+      continue;
+    }
+    const event = candidate;
+    const existing = inBatch.get(id) ?? lookup.existing(id);
+    if (existing) {
+      results.push(
+        sameEventContent(existing.event, event)
+          ? { id, status: 'duplicate', version: existing.version }
+          : { id, status: 'rejected', code: 'id_reused', reason: `Event id ${id} is already stored with other content` },
+      );
+      continue;
+    }
+    const { aggregateId, metadata } = event;
+    const blocked = conflicted.get(aggregateId);
+    if (blocked !== undefined) {
+      results.push({
+        id,
+        status: 'conflict',
+        latest: CursorVersion.of(blocked),
+        reason: `An earlier event of this batch on aggregate ${aggregateId} is in conflict`,
+      });
+      continue;
+    }
+    if (metadata.baseVersion !== undefined) {
+      const base = Number(metadata.baseVersion);
+      const head = latest + accepted.length;
+      if (base > head) {
+        results.push({
+          id,
+          status: 'rejected',
+          code: 'invalid_event',
+          reason: `baseVersion ${base} is after the log's latest version ${head}`,
+        });
+        continue;
+      }
+      const foreign = foreignInBatch(batchWriters.get(aggregateId), base, metadata.clientId) ??
+        lookup.foreignAfter(aggregateId, base, metadata.clientId);
+      if (foreign !== undefined) {
+        const aggregateLatest = Math.max(foreign, lastVersion(batchWriters.get(aggregateId)));
+        conflicted.set(aggregateId, aggregateLatest);
+        results.push({
+          id,
+          status: 'conflict',
+          latest: CursorVersion.of(aggregateLatest),
+          reason: `Another client's event landed on aggregate ${aggregateId} after version ${base}`,
+        });
+        continue;
+      }
+    }
+    const version = CursorVersion.of(latest + accepted.length + 1);
+    const stored: Event = metadata.tenant === tenant ? event : { ...event, metadata: { ...metadata, tenant } };
+    accepted.push({ event: stored, version });
+    inBatch.set(id, { event: stored, version });
+    let writers = batchWriters.get(aggregateId);
+    if (!writers) batchWriters.set(aggregateId, (writers = []));
+    writers.push({ clientId: metadata.clientId, version: version.value });
+    results.push({ id, status: 'accepted', version });
+  }
+  return { results, accepted };
+}
+
+/** Checks a tenant id: a non-empty string of at most 256 characters. */
+export function checkTenant(tenant: unknown): asserts tenant is string {
+  if (typeof tenant !== 'string' || tenant.length === 0 || tenant.length > 256) {
+    throw new SyncError('invalid_input', 'A tenant is a non-empty string of at most 256 characters', {
+      details: { field: 'tenant' },
+    });
+  }
+}
+
+function idOf(candidate: unknown): string {
+  const id = (candidate as { id?: unknown } | null)?.id;
+  return typeof id === 'string' ? id : '';
+}
+
+function foreignInBatch(
+  writers: { clientId: string; version: number }[] | undefined,
+  base: number,
+  clientId: string,
+): number | undefined {
+  if (!writers) return undefined;
+  const foreign = writers.some((writer) => writer.version > base && writer.clientId !== clientId);
+  return foreign ? lastVersion(writers) : undefined;
+}
+
+function lastVersion(writers: { version: number }[] | undefined): number {
+  return writers?.at(-1)?.version ?? 0;
+}

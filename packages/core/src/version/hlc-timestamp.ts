@@ -1,0 +1,102 @@
+import { SyncError } from '../errors/sync-error.js';
+import { describeValue } from '../internal/describe.js';
+import type { Version } from './version.js';
+
+/** The largest wall time a timestamp can carry: the last millisecond of year 9999, so ISO strings keep one width. */
+export const MAX_HLC_WALL_TIME = 253_402_300_799_999;
+/** The largest logical counter; past it the clock moves its wall time on by a millisecond. */
+export const MAX_HLC_COUNTER = 0xffff_ffff;
+
+const NODE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const FORM = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)-([0-9a-f]{8})-([A-Za-z0-9_.:-]{1,128})$/;
+
+/**
+ * A hybrid-logical-clock timestamp: wall time in milliseconds, a logical counter, and the node that
+ * made it. Timestamps are totally ordered (wall time, then counter, then node), so last-write-wins
+ * picks the same winner on every replica even when their wall clocks disagree.
+ *
+ * The string form sorts in the same order as `compare`:
+ * `2026-11-24T18:40:15.123Z-0000000a-client-1` (ISO wall time, 8 hex digits of counter, node).
+ *
+ * @example
+ * ```ts
+ * const t = HlcTimestamp.parse('2026-11-24T18:40:15.123Z-00000000-alice');
+ * t.wallTime; // 1795545615123
+ * ```
+ */
+export class HlcTimestamp implements Version {
+  /** The zero timestamp: before anything any clock can make. */
+  static readonly ZERO = new HlcTimestamp(0, 0, '0');
+
+  /** Milliseconds since the Unix epoch. */
+  readonly wallTime: number;
+  /** Orders timestamps within one millisecond of wall time. */
+  readonly counter: number;
+  /** The node (client id) whose clock made this timestamp. */
+  readonly node: string;
+
+  /** @throws SyncError `invalid_input` when a part is out of range. */
+  constructor(wallTime: number, counter: number, node: string) {
+    if (!Number.isSafeInteger(wallTime) || wallTime < 0 || wallTime > MAX_HLC_WALL_TIME) {
+      throw invalid(`wall time must be an integer from 0 to ${MAX_HLC_WALL_TIME}, got ${String(wallTime)}`);
+    }
+    if (!Number.isSafeInteger(counter) || counter < 0 || counter > MAX_HLC_COUNTER) {
+      throw invalid(`counter must be an integer from 0 to ${MAX_HLC_COUNTER}, got ${String(counter)}`);
+    }
+    if (typeof node !== 'string' || !NODE_ID.test(node)) {
+      throw invalid(`node must be 1 to 128 characters of A-Z a-z 0-9 _ . : -, got ${describeValue(node)}`);
+    }
+    this.wallTime = wallTime;
+    this.counter = counter;
+    this.node = node;
+  }
+
+  /**
+   * Parses the canonical string form.
+   *
+   * @throws SyncError `invalid_input` for any other string, including impossible dates.
+   */
+  static parse(value: string): HlcTimestamp {
+    const match = typeof value === 'string' ? FORM.exec(value) : null;
+    if (!match) {
+      throw invalid(`expected a form like "2026-11-24T18:40:15.123Z-00000000-node", got ${describeValue(value)}`);
+    }
+    const iso = match[1] as string;
+    const wallTime = Date.parse(iso);
+    if (Number.isNaN(wallTime) || new Date(wallTime).toISOString() !== iso) {
+      throw invalid(`${JSON.stringify(iso)} is not a real UTC time`);
+    }
+    return new HlcTimestamp(wallTime, Number.parseInt(match[2] as string, 16), match[3] as string);
+  }
+
+  compare(other: Version): -1 | 0 | 1 {
+    if (!(other instanceof HlcTimestamp)) {
+      throw new SyncError('invalid_input', `Cannot compare an HLC timestamp with ${describeValue(other)}`);
+    }
+    if (this.wallTime !== other.wallTime) return this.wallTime < other.wallTime ? -1 : 1;
+    if (this.counter !== other.counter) return this.counter < other.counter ? -1 : 1;
+    if (this.node !== other.node) return this.node < other.node ? -1 : 1;
+    return 0;
+  }
+
+  /** Whether both timestamps are the same. */
+  equals(other: Version): boolean {
+    return other instanceof HlcTimestamp && this.compare(other) === 0;
+  }
+
+  isZero(): boolean {
+    return this.wallTime === 0 && this.counter === 0;
+  }
+
+  toString(): string {
+    return `${new Date(this.wallTime).toISOString()}-${this.counter.toString(16).padStart(8, '0')}-${this.node}`;
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+}
+
+function invalid(why: string): SyncError {
+  return new SyncError('invalid_input', `Not an HLC timestamp: ${why}`, { details: { field: 'timestamp' } });
+}
