@@ -70,7 +70,10 @@ export class EventFactory {
    */
   create<TData extends JsonValue>(input: EventInput<TData>): Event<TData> {
     const timestamp = this.clock.now();
-    const metadata = { ...copyJson(input.metadata ?? {}), timestamp: timestamp.toString(), clientId: this.clientId };
+    // Absent keys may be given as undefined; everything else is validated before it is copied, so a
+    // value JSON would change (NaN, a Date) or refuse (a bigint, a cycle) is an error, not a surprise.
+    const given = Object.entries(input.metadata ?? {}).filter(([, value]) => value !== undefined);
+    const metadata = { ...Object.fromEntries(given), timestamp: timestamp.toString(), clientId: this.clientId };
     const event = {
       id: this.#nextId(timestamp.wallTime),
       type: input.type,
@@ -79,7 +82,7 @@ export class EventFactory {
       metadata,
     };
     validateEvent(event, this.limits);
-    return { ...event, data: copyJson(input.data) };
+    return { ...event, data: copyJson(input.data), metadata: copyJson(metadata) };
   }
 }
 

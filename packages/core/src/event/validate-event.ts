@@ -59,7 +59,7 @@ const CLIENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 export function validateEvent(value: unknown, limits: EventLimits = {}): asserts value is Event {
   const { maxEventBytes, maxTypeLength, maxAggregateIdLength, maxDepth } = { ...DEFAULT_EVENT_LIMITS, ...limits };
   if (!isPlainObject(value)) throw invalid('event', `an event must be an object, got ${describeValue(value)}`);
-  const { id, type, aggregateId, data, metadata } = value as Record<string, unknown>;
+  const { id, type, aggregateId, data, metadata } = value;
   for (const key of Object.keys(value)) {
     if (!['id', 'type', 'aggregateId', 'data', 'metadata'].includes(key)) {
       throw invalid(key, `unknown field ${JSON.stringify(key)}`);
@@ -71,32 +71,50 @@ export function validateEvent(value: unknown, limits: EventLimits = {}): asserts
   checkName('type', type, maxTypeLength);
   checkName('aggregateId', aggregateId, maxAggregateIdLength);
   checkJson(data, 'data', maxDepth);
-  if (!isPlainObject(metadata)) throw invalid('metadata', `metadata must be an object, got ${describeValue(metadata)}`, id);
+  if (!isPlainObject(metadata))
+    throw invalid('metadata', `metadata must be an object, got ${describeValue(metadata)}`, id);
   checkJson(metadata, 'metadata', maxDepth);
-  const { timestamp, clientId, baseVersion, schemaVersion, tenant } = metadata as Record<string, unknown>;
-  if (typeof timestamp !== 'string') throw invalid('metadata.timestamp', 'metadata.timestamp must be an HLC timestamp string', id);
+  const { timestamp, clientId, baseVersion, schemaVersion, tenant } = metadata;
+  if (typeof timestamp !== 'string')
+    throw invalid('metadata.timestamp', 'metadata.timestamp must be an HLC timestamp string', id);
   try {
     HlcTimestamp.parse(timestamp);
   } catch (error) {
     throw invalid('metadata.timestamp', (error as Error).message, id);
   }
   if (typeof clientId !== 'string' || !CLIENT_ID.test(clientId)) {
-    throw invalid('metadata.clientId', `metadata.clientId must be 1 to 128 characters of A-Z a-z 0-9 _ . : -, got ${describeValue(clientId)}`, id);
+    throw invalid(
+      'metadata.clientId',
+      `metadata.clientId must be 1 to 128 characters of A-Z a-z 0-9 _ . : -, got ${describeValue(clientId)}`,
+      id,
+    );
   }
   if (baseVersion !== undefined && (typeof baseVersion !== 'string' || !CURSOR.test(baseVersion))) {
-    throw invalid('metadata.baseVersion', `metadata.baseVersion must be a cursor string like "42", got ${describeValue(baseVersion)}`, id);
+    throw invalid(
+      'metadata.baseVersion',
+      `metadata.baseVersion must be a cursor string like "42", got ${describeValue(baseVersion)}`,
+      id,
+    );
   }
   if (schemaVersion !== undefined && !(Number.isSafeInteger(schemaVersion) && (schemaVersion as number) >= 1)) {
-    throw invalid('metadata.schemaVersion', `metadata.schemaVersion must be a positive integer, got ${describeValue(schemaVersion)}`, id);
+    throw invalid(
+      'metadata.schemaVersion',
+      `metadata.schemaVersion must be a positive integer, got ${describeValue(schemaVersion)}`,
+      id,
+    );
   }
   if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length === 0 || tenant.length > 256)) {
     throw invalid('metadata.tenant', `metadata.tenant must be a non-empty string of at most 256 characters`, id);
   }
   const bytes = utf8Length(JSON.stringify(value));
   if (bytes > maxEventBytes) {
-    throw new SyncError('limit_exceeded', `Event ${id} takes ${bytes} bytes as JSON, more than maxEventBytes (${maxEventBytes})`, {
-      details: { limit: 'maxEventBytes', max: maxEventBytes, actual: bytes, eventId: id },
-    });
+    throw new SyncError(
+      'limit_exceeded',
+      `Event ${id} takes ${bytes} bytes as JSON, more than maxEventBytes (${maxEventBytes})`,
+      {
+        details: { limit: 'maxEventBytes', max: maxEventBytes, actual: bytes, eventId: id },
+      },
+    );
   }
 }
 
@@ -138,7 +156,7 @@ function checkName(field: 'type' | 'aggregateId', value: unknown, max: number): 
 
 // Only values that survive a JSON round trip unchanged: no undefined, functions, symbols, bigints,
 // non-finite numbers, class instances (Date, Map), sparse arrays or cycles.
-function checkJson(value: unknown, path: string, maxDepth: number, depth = 0): void {
+function checkJson(value: unknown, path: string, maxDepth: number, depth = 0, ancestors = new Set<object>()): void {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -152,22 +170,26 @@ function checkJson(value: unknown, path: string, maxDepth: number, depth = 0): v
       throw invalid(path, `${path} is ${describeValue(value)}, which JSON cannot carry`);
   }
   if (value === null) return;
+  if (ancestors.has(value)) throw invalid(path, `${path} contains itself (a cycle), which JSON cannot carry`);
   if (depth >= maxDepth) {
     throw new SyncError('limit_exceeded', `${path} nests deeper than ${maxDepth} levels`, {
       details: { field: path, limit: 'maxDepth', max: maxDepth },
     });
   }
+  ancestors.add(value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       if (!(i in value)) throw invalid(`${path}[${i}]`, `${path} is a sparse array`);
-      checkJson(value[i], `${path}[${i}]`, maxDepth, depth + 1);
+      checkJson(value[i], `${path}[${i}]`, maxDepth, depth + 1, ancestors);
     }
-    return;
+  } else {
+    if (!isPlainObject(value)) throw invalid(path, `${path} is ${describeValue(value)}, not a plain object`);
+    for (const key of Object.keys(value)) {
+      checkJson(value[key], `${path}.${key}`, maxDepth, depth + 1, ancestors);
+    }
   }
-  if (!isPlainObject(value)) throw invalid(path, `${path} is ${describeValue(value)}, not a plain object`);
-  for (const key of Object.keys(value)) {
-    checkJson(value[key], `${path}.${key}`, maxDepth, depth + 1);
-  }
+  // Only the current path counts: the same object twice side by side is a tree for JSON, not a cycle.
+  ancestors.delete(value);
 }
 
 function invalid(field: string, message: string, eventId?: unknown): SyncError {

@@ -61,7 +61,12 @@ export function decideAppend(
       results.push(
         sameEventContent(existing.event, event)
           ? { id, status: 'duplicate', version: existing.version }
-          : { id, status: 'rejected', code: 'id_reused', reason: `Event id ${id} is already stored with other content` },
+          : {
+              id,
+              status: 'rejected',
+              code: 'id_reused',
+              reason: `Event id ${id} is already stored with other content`,
+            },
       );
       continue;
     }
@@ -88,7 +93,8 @@ export function decideAppend(
         });
         continue;
       }
-      const foreign = foreignInBatch(batchWriters.get(aggregateId), base, metadata.clientId) ??
+      const foreign =
+        foreignInBatch(batchWriters.get(aggregateId), base, metadata.clientId) ??
         lookup.foreignAfter(aggregateId, base, metadata.clientId);
       if (foreign !== undefined) {
         const aggregateLatest = Math.max(foreign, lastVersion(batchWriters.get(aggregateId)));

@@ -49,7 +49,8 @@ export class MemoryServerEventLog implements ServerEventLog {
 
   async append(tenant: string, events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]> {
     this.#enter(tenant, options);
-    if (!Array.isArray(events)) throw new SyncError('invalid_input', 'append takes an array of events', { details: { field: 'events' } });
+    if (!Array.isArray(events))
+      throw new SyncError('invalid_input', 'append takes an array of events', { details: { field: 'events' } });
     const log = this.#tenant(tenant);
     const lookup: AppendLookup = {
       existing: (id) => {
@@ -85,16 +86,19 @@ export class MemoryServerEventLog implements ServerEventLog {
   async read(tenant: string, options: ReadOptions = {}): Promise<EventPage> {
     this.#enter(tenant, options);
     const since = options.since ?? CursorVersion.ZERO;
-    if (!(since instanceof CursorVersion)) throw new SyncError('invalid_input', 'since must be a CursorVersion', { details: { field: 'since' } });
+    if (!(since instanceof CursorVersion))
+      throw new SyncError('invalid_input', 'since must be a CursorVersion', { details: { field: 'since' } });
     const limit = checkLimit(options.limit ?? DEFAULT_READ_LIMIT);
     const log = this.#tenants.get(tenant);
     const all = log?.events ?? [];
     const events: VersionedEvent[] = [];
     let position = Math.min(since.value, all.length);
+    // The log is already scoped to the tenant: a tenant in the filter must not narrow it further.
+    const filter = options.filter && { ...options.filter, tenant: undefined };
     while (position < all.length && events.length < limit) {
       const item = all[position] as VersionedEvent;
       position++;
-      if (matchesFilter(item.event, { ...options.filter, tenant: undefined })) events.push(item);
+      if (!filter || matchesFilter(item.event, filter)) events.push(item);
     }
     const next = CursorVersion.of(Math.max(position, since.value));
     return { events, next, hasMore: position < all.length };

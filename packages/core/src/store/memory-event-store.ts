@@ -92,7 +92,9 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
   async loadByAggregate(aggregateId: string, since: V, options: LoadOptions = {}): Promise<VersionedEvent<V>[]> {
     this.#enter(options);
     if (typeof aggregateId !== 'string' || aggregateId === '') {
-      throw new SyncError('invalid_input', 'aggregateId must be a non-empty string', { details: { field: 'aggregateId' } });
+      throw new SyncError('invalid_input', 'aggregateId must be a non-empty string', {
+        details: { field: 'aggregateId' },
+      });
     }
     return this.#read(since, options, aggregateId);
   }
@@ -135,7 +137,10 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
       const confirmed = this.#confirmed.get(id);
       if (confirmed) {
         if (confirmed.version.compare(version) !== 0) {
-          throw invalid(`Event ${id} is confirmed at version ${confirmed.version.toString()}, not ${version.toString()}`, id);
+          throw invalid(
+            `Event ${id} is confirmed at version ${confirmed.version.toString()}, not ${version.toString()}`,
+            id,
+          );
         }
         continue;
       }
@@ -162,7 +167,10 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
     for (const { event, version } of events) {
       this.#checkConfirmable(event, version);
       if (version.compare(cursor) > 0) {
-        throw invalid(`Event ${event.id} at version ${version.toString()} is after the page's cursor ${cursor.toString()}`, event.id);
+        throw invalid(
+          `Event ${event.id} at version ${version.toString()} is after the page's cursor ${cursor.toString()}`,
+          event.id,
+        );
       }
       const earlier = inPage.get(event.id);
       if (earlier !== undefined && earlier.compare(version) !== 0) {
@@ -191,7 +199,8 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
     this.#enter(options);
     for (const { id, code, reason } of rejections) {
       if (!this.#outbox.has(id)) throw invalid(`Event ${id} is not pending, so it cannot be rejected`, id);
-      if (typeof code !== 'string' || typeof reason !== 'string') throw invalid('A rejection needs a code and a reason', id);
+      if (typeof code !== 'string' || typeof reason !== 'string')
+        throw invalid('A rejection needs a code and a reason', id);
     }
     const rejectedAt = this.#now();
     for (const { id, code, reason } of rejections) {
@@ -222,7 +231,8 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
   async updateOutbox(change: OutboxChange, options?: SignalOptions): Promise<OutboxEntry[]> {
     this.#enter(options);
     for (const id of change.remove) {
-      if (!this.#outbox.has(id)) throw invalid(`Event ${id} is not pending, so it cannot be removed from the outbox`, id);
+      if (!this.#outbox.has(id))
+        throw invalid(`Event ${id} is not pending, so it cannot be removed from the outbox`, id);
     }
     const removing = new Set(change.remove);
     const fresh = this.#checkNewPending(change.add, removing);
@@ -275,7 +285,10 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
     const existing = this.#confirmed.get(event.id);
     if (existing) {
       if (existing.version.compare(version) !== 0) {
-        throw invalid(`Event ${event.id} is already stored at version ${existing.version.toString()}, not ${version.toString()}`, event.id);
+        throw invalid(
+          `Event ${event.id} is already stored at version ${existing.version.toString()}, not ${version.toString()}`,
+          event.id,
+        );
       }
       if (!sameEventContent(existing.event, event)) {
         throw invalid(`Event ${event.id} is already stored with other content`, event.id);
@@ -295,10 +308,12 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
       validateEvent(event, this.#limits);
       const existing = this.#confirmed.get(event.id)?.event ?? this.#outbox.get(event.id)?.event;
       if (existing && !removing.has(event.id)) {
-        if (!sameEventContent(existing, event)) throw invalid(`Event id ${event.id} is already used by another event`, event.id);
+        if (!sameEventContent(existing, event))
+          throw invalid(`Event id ${event.id} is already used by another event`, event.id);
         continue;
       }
-      if (this.#rejections.has(event.id)) throw invalid(`Event ${event.id} was rejected and cannot be appended again`, event.id);
+      if (this.#rejections.has(event.id))
+        throw invalid(`Event ${event.id} was rejected and cannot be appended again`, event.id);
       if (fresh.has(event.id)) throw invalid(`Event ${event.id} appears twice`, event.id);
       fresh.add(event.id);
     }
@@ -321,7 +336,12 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
     const item: VersionedEvent<V> = { event, version };
     const last = this.#log.at(-1);
     if (!last || last.version.compare(version) < 0) this.#log.push(item);
-    else this.#log.splice(insertionIndex(this.#log, item, (a, b) => a.version.compare(b.version)), 0, item);
+    else
+      this.#log.splice(
+        insertionIndex(this.#log, item, (a, b) => a.version.compare(b.version)),
+        0,
+        item,
+      );
     this.#confirmed.set(event.id, item);
     this.#outbox.delete(event.id);
   }
@@ -336,5 +356,6 @@ function checkConflictRecord(record: ConflictRecord): void {
   if (record.status !== 'open' && record.status !== 'resolved') {
     throw invalid(`A conflict record's status is 'open' or 'resolved', got ${String(record.status)}`);
   }
-  if (record.status === 'resolved' && !record.resolution) throw invalid('A resolved conflict record needs its resolution');
+  if (record.status === 'resolved' && !record.resolution)
+    throw invalid('A resolved conflict record needs its resolution');
 }

@@ -27,9 +27,13 @@ export class CursorVersion implements Version {
   /** @throws SyncError `invalid_input` when `value` is not a non-negative safe integer. */
   constructor(value: number) {
     if (!Number.isSafeInteger(value) || value < 0) {
-      throw new SyncError('invalid_input', `A cursor version must be a non-negative safe integer, got ${String(value)}`, {
-        details: { field: 'version' },
-      });
+      throw new SyncError(
+        'invalid_input',
+        `A cursor version must be a non-negative safe integer, got ${String(value)}`,
+        {
+          details: { field: 'version' },
+        },
+      );
     }
     this.value = value;
   }
@@ -47,9 +51,13 @@ export class CursorVersion implements Version {
    */
   static parse(value: string): CursorVersion {
     if (typeof value !== 'string' || !CANONICAL.test(value)) {
-      throw new SyncError('invalid_input', `Not a cursor version: ${JSON.stringify(value)} (expected a decimal like "42")`, {
-        details: { field: 'version' },
-      });
+      throw new SyncError(
+        'invalid_input',
+        `Not a cursor version: ${describeValue(value)} (expected a decimal like "42")`,
+        {
+          details: { field: 'version' },
+        },
+      );
     }
     const parsed = Number(value);
     if (!Number.isSafeInteger(parsed)) {

@@ -89,7 +89,14 @@ export class HybridLogicalClock {
       throw new SyncError(
         'invalid_input',
         `Remote timestamp ${other.toString()} is ${other.wallTime - physical} ms ahead of this clock (max ${this.#maxDriftMs})`,
-        { details: { field: 'timestamp', limit: 'maxDriftMs', max: this.#maxDriftMs, actual: other.wallTime - physical } },
+        {
+          details: {
+            field: 'timestamp',
+            limit: 'maxDriftMs',
+            max: this.#maxDriftMs,
+            actual: other.wallTime - physical,
+          },
+        },
       );
     }
     const last = this.#last;
@@ -113,6 +120,8 @@ export class HybridLogicalClock {
 
   // A counter past its range moves the wall time on by a millisecond instead of wrapping around.
   #tick(wall: number, counter: number): HlcTimestamp {
-    return counter > MAX_HLC_COUNTER ? new HlcTimestamp(wall + 1, 0, this.node) : new HlcTimestamp(wall, counter, this.node);
+    return counter > MAX_HLC_COUNTER
+      ? new HlcTimestamp(wall + 1, 0, this.node)
+      : new HlcTimestamp(wall, counter, this.node);
   }
 }

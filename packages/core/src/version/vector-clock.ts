@@ -85,7 +85,7 @@ export class VectorClock implements Version {
   static parse(value: string, options: VectorClockOptions = {}): VectorClock {
     const maxNodes = resolveMaxNodes(options);
     const bad = (why: string): SyncError =>
-      new SyncError('invalid_input', `Not a vector clock: ${JSON.stringify(value)} (${why})`, {
+      new SyncError('invalid_input', `Not a vector clock: ${describeValue(value)} (${why})`, {
         details: { field: 'version' },
       });
     if (typeof value !== 'string' || !value.startsWith('{') || !value.endsWith('}')) {
@@ -247,9 +247,13 @@ function checkNode(node: string): void {
 
 function checkSize(size: number, maxNodes: number): void {
   if (size > maxNodes) {
-    throw new SyncError('limit_exceeded', `A vector clock may hold at most ${maxNodes} nodes, this one would hold ${size}`, {
-      details: { limit: 'maxNodes', max: maxNodes, actual: size },
-    });
+    throw new SyncError(
+      'limit_exceeded',
+      `A vector clock may hold at most ${maxNodes} nodes, this one would hold ${size}`,
+      {
+        details: { limit: 'maxNodes', max: maxNodes, actual: size },
+      },
+    );
   }
 }
 

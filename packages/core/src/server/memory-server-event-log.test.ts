@@ -1,0 +1,4 @@
+import { describeServerEventLogContract } from '@eventsync/testkit';
+import { MemoryServerEventLog } from './memory-server-event-log.js';
+
+describeServerEventLogContract('MemoryServerEventLog', { create: () => new MemoryServerEventLog() });

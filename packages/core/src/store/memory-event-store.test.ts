@@ -1,0 +1,4 @@
+import { describeLocalEventStoreContract } from '@eventsync/testkit';
+import { MemoryEventStore } from './memory-event-store.js';
+
+describeLocalEventStoreContract('MemoryEventStore', { create: () => new MemoryEventStore() });

@@ -1,0 +1,314 @@
+import {
+  CursorVersion,
+  type ConflictRecord,
+  type Event,
+  type LocalEventStore,
+  type VersionedEvent,
+} from '@eventsync/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectSyncError } from '../fixtures/expect-sync-error.js';
+import { TestEvents } from '../fixtures/test-events.js';
+import { describeEventStoreContract, itWhenDurable, type StoreContractOptions } from './event-store-contract.js';
+
+const v = (n: number): CursorVersion => CursorVersion.of(n);
+const ids = (list: readonly { event: Event }[]): string[] => list.map((item) => item.event.id);
+const at = (list: readonly Event[], first: number): VersionedEvent[] =>
+  list.map((event, i) => ({ event, version: v(first + i) }));
+
+/**
+ * The contract every {@link LocalEventStore} keeps: the {@link describeEventStoreContract} cases, plus
+ * the outbox, acknowledgements, atomic pulled pages with their cursor, rejections and conflicts.
+ *
+ * @example
+ * ```ts
+ * describeLocalEventStoreContract('MemoryEventStore', { create: () => new MemoryEventStore() });
+ * ```
+ */
+export function describeLocalEventStoreContract<S extends LocalEventStore>(
+  name: string,
+  options: StoreContractOptions<S>,
+): void {
+  describeEventStoreContract(name, options);
+
+  describe(`${name} keeps the LocalEventStore contract`, () => {
+    let store: S;
+    let mine: TestEvents;
+    let theirs: TestEvents;
+
+    beforeEach(async () => {
+      store = await options.create();
+      mine = new TestEvents({ clientId: 'me' });
+      theirs = new TestEvents({ clientId: 'them' });
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await options.destroy?.(store);
+    });
+
+    describe('outbox', () => {
+      it('keeps appended events pending in the order they were appended', async () => {
+        const list = mine.many(5, 2);
+        await store.appendLocal(list.slice(0, 2));
+        const entries = await store.appendLocal(list.slice(2));
+        expect(entries.map((entry) => entry.event.id)).toEqual(list.slice(2).map((event) => event.id));
+        const pending = await store.pending();
+        expect(ids(pending)).toEqual(list.map((event) => event.id));
+        expect(pending[0]?.event).toEqual(list[0]);
+        const seqs = pending.map((entry) => entry.localSeq);
+        expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+        expect(new Set(seqs).size).toBe(seqs.length);
+        expect(await store.pendingCount()).toBe(5);
+      });
+
+      it('lists the pending events of one aggregate, and at most `limit`', async () => {
+        const list = mine.many(6, 3);
+        await store.appendLocal(list);
+        expect(ids(await store.pending({ aggregateId: 'agg-1' }))).toEqual([list[1]!.id, list[4]!.id]);
+        expect(ids(await store.pending({ limit: 2 }))).toEqual([list[0]!.id, list[1]!.id]);
+      });
+
+      it('keeps pending events out of the confirmed log: the two version spaces never mix', async () => {
+        await store.appendLocal(mine.many(3));
+        expect(await store.load(CursorVersion.ZERO)).toEqual([]);
+        expect((await store.latestVersion()).isZero()).toBe(true);
+      });
+
+      it('appends an event once when it is appended twice', async () => {
+        const event = mine.make('a');
+        await store.appendLocal([event]);
+        await store.appendLocal([event]);
+        expect(await store.pendingCount()).toBe(1);
+      });
+
+      it('refuses a reused id with other content, and a malformed event, appending nothing of the batch', async () => {
+        const [first, second] = mine.many(2) as [Event, Event];
+        await store.appendLocal([first]);
+        await expectSyncError(() => store.appendLocal([second, { ...first, data: { other: 1 } }]), 'invalid_input');
+        await expectSyncError(
+          () => store.appendLocal([second, { ...mine.make('b'), aggregateId: '' }]),
+          'invalid_input',
+        );
+        expect(ids(await store.pending())).toEqual([first.id]);
+      });
+
+      it('acknowledges pushed events: they leave the outbox for the log at their server version', async () => {
+        const [a, b, c] = mine.many(3) as [Event, Event, Event];
+        await store.appendLocal([a, b, c]);
+        await store.acknowledge([
+          { id: a.id, version: v(4) },
+          { id: b.id, version: v(5) },
+        ]);
+        expect(ids(await store.pending())).toEqual([c.id]);
+        const log = await store.load(CursorVersion.ZERO);
+        expect(ids(log)).toEqual([a.id, b.id]);
+        expect(log.map((item) => item.version.toString())).toEqual(['4', '5']);
+        await store.acknowledge([{ id: a.id, version: v(4) }]);
+        expect(await store.load(CursorVersion.ZERO)).toHaveLength(2);
+      });
+
+      it('acknowledges nothing when one acknowledgement of the call is wrong', async () => {
+        const [a, b] = mine.many(2) as [Event, Event];
+        await store.appendLocal([a, b]);
+        await store.acknowledge([{ id: b.id, version: v(2) }]);
+        await expectSyncError(
+          () =>
+            store.acknowledge([
+              { id: a.id, version: v(1) },
+              { id: 'NOT-PENDING', version: v(3) },
+            ]),
+          'invalid_input',
+        );
+        await expectSyncError(
+          () =>
+            store.acknowledge([
+              { id: a.id, version: v(1) },
+              { id: b.id, version: v(9) },
+            ]),
+          'invalid_input',
+        );
+        expect(ids(await store.pending())).toEqual([a.id]);
+        expect(ids(await store.load(CursorVersion.ZERO))).toEqual([b.id]);
+      });
+
+      it('records rejections: the event leaves the outbox with its code and reason, and cannot come back', async () => {
+        const [a, b] = mine.many(2) as [Event, Event];
+        await store.appendLocal([a, b]);
+        await store.reject([{ id: a.id, code: 'forbidden', reason: 'not your list' }]);
+        expect(ids(await store.pending())).toEqual([b.id]);
+        const [record] = await store.rejections();
+        expect(record).toMatchObject({ event: a, code: 'forbidden', reason: 'not your list' });
+        expect(typeof record?.rejectedAt).toBe('number');
+        await expectSyncError(() => store.appendLocal([a]), 'invalid_input');
+        await expectSyncError(() => store.reject([{ id: a.id, code: 'x', reason: 'again' }]), 'invalid_input');
+        expect(await store.rejections()).toHaveLength(1);
+      });
+    });
+
+    describe('pulled pages', () => {
+      it('starts with a zero cursor', async () => {
+        expect((await store.cursor()).isZero()).toBe(true);
+      });
+
+      it('stores a page and moves the cursor in one step', async () => {
+        const page = at(theirs.many(4), 1);
+        const result = await store.applyPulled({ events: page, cursor: v(4) });
+        expect(result).toEqual({ stored: 4, acknowledged: [] });
+        expect(ids(await store.load(CursorVersion.ZERO))).toEqual(ids(page));
+        expect((await store.cursor()).toString()).toBe('4');
+      });
+
+      it('moves the cursor past filtered-out positions with an empty page', async () => {
+        await store.applyPulled({ events: [], cursor: v(10) });
+        expect((await store.cursor()).toString()).toBe('10');
+      });
+
+      it('acknowledges this client own pending events found in a page', async () => {
+        const [own, later] = mine.many(2) as [Event, Event];
+        await store.appendLocal([own, later]);
+        const foreign = theirs.make('agg-0');
+        const result = await store.applyPulled({ events: at([foreign, own], 1), cursor: v(2) });
+        expect(result).toEqual({ stored: 2, acknowledged: [own.id] });
+        expect(ids(await store.pending())).toEqual([later.id]);
+        expect(ids(await store.load(CursorVersion.ZERO))).toEqual([foreign.id, own.id]);
+      });
+
+      it('skips events it already holds, such as its own acknowledged events', async () => {
+        const own = mine.make('a');
+        await store.appendLocal([own]);
+        await store.acknowledge([{ id: own.id, version: v(2) }]);
+        const foreign = theirs.make('a');
+        const result = await store.applyPulled({
+          events: [
+            { event: foreign, version: v(1) },
+            { event: own, version: v(2) },
+          ],
+          cursor: v(2),
+        });
+        expect(result.stored).toBe(1);
+        expect(ids(await store.load(CursorVersion.ZERO))).toEqual([foreign.id, own.id]);
+      });
+
+      it('applies nothing, cursor included, when an event in the middle of the page is refused', async () => {
+        const before = at(theirs.many(2), 1);
+        await store.applyPulled({ events: before, cursor: v(2) });
+        const page = at(theirs.many(10), 3);
+        // The sixth event reuses an id already stored at version 1: the page must fail whole.
+        const broken = [...page.slice(0, 5), { event: before[0]!.event, version: v(8) }, ...page.slice(6)];
+        await expectSyncError(() => store.applyPulled({ events: broken, cursor: v(12) }), 'invalid_input');
+        expect(ids(await store.load(CursorVersion.ZERO))).toEqual(ids(before));
+        expect((await store.cursor()).toString()).toBe('2');
+      });
+
+      it('refuses a cursor that goes back or stays behind an event of the page', async () => {
+        await store.applyPulled({ events: at(theirs.many(3), 1), cursor: v(3) });
+        await expectSyncError(() => store.applyPulled({ events: [], cursor: v(2) }), 'invalid_input');
+        await expectSyncError(
+          () => store.applyPulled({ events: at(theirs.many(2), 4), cursor: v(4) }),
+          'invalid_input',
+        );
+        expect((await store.cursor()).toString()).toBe('3');
+        expect(await store.load(CursorVersion.ZERO)).toHaveLength(3);
+      });
+    });
+
+    describe('conflicts', () => {
+      const record = (
+        id: string,
+        local: Event,
+        remote: VersionedEvent,
+        status: 'open' | 'resolved' = 'open',
+      ): ConflictRecord => ({
+        id,
+        status,
+        detectedAt: 1,
+        conflict: {
+          aggregateId: local.aggregateId,
+          eventType: local.type,
+          changedFields: ['n'],
+          metadata: {},
+          local: [local],
+          remote: [remote],
+        },
+        ...(status === 'resolved'
+          ? { resolution: { resolvedEvents: [], decision: 'keep_remote', reasons: ['test'] }, resolvedAt: 2 }
+          : {}),
+      });
+
+      it('saves conflict records and lists them by status', async () => {
+        const local = mine.make('a');
+        const remote = { event: theirs.make('a'), version: v(1) };
+        await store.saveConflict(record('c1', local, remote));
+        await store.saveConflict(record('c2', local, remote, 'resolved'));
+        expect((await store.conflicts()).map((item) => item.id)).toEqual(['c1', 'c2']);
+        expect((await store.conflicts({ status: 'open' })).map((item) => item.id)).toEqual(['c1']);
+        await store.saveConflict(record('c1', local, remote, 'resolved'));
+        expect(await store.conflicts({ status: 'open' })).toEqual([]);
+        const [saved] = await store.conflicts();
+        expect(saved?.conflict.local[0]).toEqual(local);
+        expect(saved?.resolution?.decision).toBe('keep_remote');
+      });
+
+      it('rebases the outbox in one step: removes, appends after the rest, and saves the record', async () => {
+        const [a1, b1, a2] = [mine.make('a'), mine.make('b'), mine.make('a')];
+        await store.appendLocal([a1, b1, a2]);
+        const merged = mine.make('a', { type: 'test.merged' });
+        const remote = { event: theirs.make('a'), version: v(1) };
+        const added = await store.updateOutbox({
+          remove: [a1.id, a2.id],
+          add: [merged],
+          conflict: record('c1', a1, remote, 'resolved'),
+        });
+        expect(added.map((entry) => entry.event.id)).toEqual([merged.id]);
+        expect(ids(await store.pending())).toEqual([b1.id, merged.id]);
+        expect((await store.conflicts())[0]?.status).toBe('resolved');
+      });
+
+      it('changes nothing when a rebase names an event that is not pending', async () => {
+        const a1 = mine.make('a');
+        await store.appendLocal([a1]);
+        const remote = { event: theirs.make('a'), version: v(1) };
+        await expectSyncError(
+          () =>
+            store.updateOutbox({
+              remove: [a1.id, 'NOT-PENDING'],
+              add: [mine.make('a')],
+              conflict: record('c1', a1, remote),
+            }),
+          'invalid_input',
+        );
+        expect(ids(await store.pending())).toEqual([a1.id]);
+        expect(await store.conflicts()).toEqual([]);
+      });
+    });
+
+    it('fails the local calls with a closed error after close', async () => {
+      await store.close();
+      await expectSyncError(() => store.appendLocal([mine.make('a')]), 'closed');
+      await expectSyncError(() => store.pending(), 'closed');
+      await expectSyncError(() => store.cursor(), 'closed');
+      await expectSyncError(() => store.applyPulled({ events: [], cursor: v(1) }), 'closed');
+      await expectSyncError(() => store.acknowledge([]), 'closed');
+      await expectSyncError(() => store.rejections(), 'closed');
+      await expectSyncError(() => store.conflicts(), 'closed');
+    });
+
+    itWhenDurable(options, 'keeps the outbox, cursor, rejections and conflicts across a reopen', async () => {
+      const [a, b, c] = mine.many(3) as [Event, Event, Event];
+      await store.appendLocal([a, b, c]);
+      await store.reject([{ id: c.id, code: 'forbidden', reason: 'no' }]);
+      const pulled = at(theirs.many(2), 1);
+      await store.applyPulled({ events: pulled, cursor: v(2) });
+      await store.acknowledge([{ id: a.id, version: v(3) }]);
+      store = await options.reopen!(store);
+      expect(ids(await store.pending())).toEqual([b.id]);
+      expect((await store.cursor()).toString()).toBe('2');
+      expect(ids(await store.load(CursorVersion.ZERO))).toEqual([...ids(pulled), a.id]);
+      expect((await store.rejections()).map((record) => record.event.id)).toEqual([c.id]);
+      const next = mine.make('a');
+      const [entry] = await store.appendLocal([next]);
+      const [old] = await store.pending();
+      expect(entry!.localSeq).toBeGreaterThan(old!.localSeq);
+    });
+  });
+}
