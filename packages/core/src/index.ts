@@ -60,4 +60,10 @@ export type {
   TransportSubscription,
 } from './transport/transport.js';
 
-export type { Conflict, ConflictDecision, ConflictResolver, ResolvedConflict } from './conflict/conflict.js';
+export type {
+  Conflict,
+  ConflictDecision,
+  ConflictResolver,
+  ResolveContext,
+  ResolvedConflict,
+} from './conflict/conflict.js';

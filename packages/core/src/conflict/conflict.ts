@@ -1,3 +1,4 @@
+import type { EventInput } from '../event/event-factory.js';
 import type { Event, JsonValue, VersionedEvent } from '../event/event.js';
 import type { SignalOptions } from '../internal/abort.js';
 
@@ -44,7 +45,20 @@ export interface ResolvedConflict {
   readonly reasons: readonly string[];
 }
 
-/** A strategy that decides a conflict (go-sync-kit's `ConflictResolver`). */
+/** What a resolver gets besides the conflict: a way to make new events, and the caller's signal. */
+export interface ResolveContext extends SignalOptions {
+  /**
+   * Makes a new local event (a fresh id and timestamp, this client's id), e.g. the merge of both
+   * sides. The sync manager sets its `baseVersion` when it rebases.
+   */
+  createEvent(input: EventInput): Event;
+}
+
+/**
+ * A strategy that decides a conflict (go-sync-kit's `ConflictResolver`). Resolvers are pure decisions:
+ * they read the conflict and return what to push; the sync manager applies the decision atomically,
+ * records it, and publishes it.
+ */
 export interface ConflictResolver {
-  resolve(conflict: Conflict, options?: SignalOptions): ResolvedConflict | Promise<ResolvedConflict>;
+  resolve(conflict: Conflict, context: ResolveContext): ResolvedConflict | Promise<ResolvedConflict>;
 }
