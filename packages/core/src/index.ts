@@ -27,6 +27,7 @@ export type {
   ApplyPulledResult,
   ConflictQueryOptions,
   ConflictRecord,
+  FoundEvent,
   LocalEventStore,
   OutboxChange,
   OutboxEntry,

@@ -102,6 +102,19 @@ export interface LocalEventStore<V extends Version = CursorVersion> extends Even
   pendingCount(options?: SignalOptions): Promise<number>;
 
   /**
+   * Where an event of this store is: confirmed (with its version) or pending (with its place in the
+   * outbox). `undefined` when the store holds no event with this id (rejected and parked events are
+   * found through {@link LocalEventStore.rejections} and {@link LocalEventStore.conflicts}).
+   */
+  find(id: string, options?: SignalOptions): Promise<FoundEvent<V> | undefined>;
+
+  /**
+   * The version of the last confirmed event of an aggregate: the `baseVersion` of this client's next
+   * event on it. Zero when the confirmed log has no event of the aggregate.
+   */
+  aggregateVersion(aggregateId: string, options?: SignalOptions): Promise<V>;
+
+  /**
    * Moves pushed events from the outbox into the confirmed log at the versions the server gave them.
    * An id already confirmed at the same version is skipped, so acknowledging twice is harmless.
    *
@@ -150,8 +163,15 @@ export interface LocalEventStore<V extends Version = CursorVersion> extends Even
   updateOutbox(change: OutboxChange, options?: SignalOptions): Promise<OutboxEntry[]>;
 }
 
+/** Where {@link LocalEventStore.find} found an event. */
+export type FoundEvent<V extends Version = CursorVersion> =
+  | { readonly status: 'confirmed'; readonly event: Event; readonly version: V }
+  | { readonly status: 'pending'; readonly event: Event; readonly localSeq: number };
+
 /** Options of {@link LocalEventStore.pending}. */
 export interface PendingOptions extends SignalOptions {
+  /** Only entries after this place in the outbox (`localSeq`), for paging through a long outbox. */
+  readonly afterSeq?: number;
   /** Only the pending events of this aggregate. */
   readonly aggregateId?: string;
   /**

@@ -14,6 +14,7 @@ import type {
   ApplyPulledResult,
   ConflictQueryOptions,
   ConflictRecord,
+  FoundEvent,
   LocalEventStore,
   OutboxChange,
   OutboxEntry,
@@ -64,6 +65,8 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
   readonly #now: () => number;
   readonly #log: VersionedEvent<V>[] = [];
   readonly #confirmed = new Map<string, VersionedEvent<V>>();
+  /** Each aggregate's confirmed events, in version order. */
+  readonly #byAggregate = new Map<string, VersionedEvent<V>[]>();
   readonly #outbox = new Map<string, OutboxEntry>();
   readonly #rejections = new Map<string, RejectionRecord>();
   readonly #conflicts = new Map<string, ConflictRecord>();
@@ -120,6 +123,7 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
     const entries: OutboxEntry[] = [];
     for (const entry of this.#outbox.values()) {
       if (entries.length >= limit) break;
+      if (options.afterSeq !== undefined && entry.localSeq <= options.afterSeq) continue;
       if (options.aggregateId === undefined || entry.event.aggregateId === options.aggregateId) entries.push(entry);
     }
     return entries;
@@ -128,6 +132,19 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
   async pendingCount(options?: SignalOptions): Promise<number> {
     this.#enter(options);
     return this.#outbox.size;
+  }
+
+  async find(id: string, options?: SignalOptions): Promise<FoundEvent<V> | undefined> {
+    this.#enter(options);
+    const confirmed = this.#confirmed.get(id);
+    if (confirmed) return { status: 'confirmed', event: confirmed.event, version: confirmed.version };
+    const entry = this.#outbox.get(id);
+    return entry && { status: 'pending', event: entry.event, localSeq: entry.localSeq };
+  }
+
+  async aggregateVersion(aggregateId: string, options?: SignalOptions): Promise<V> {
+    this.#enter(options);
+    return this.#byAggregate.get(aggregateId)?.at(-1)?.version ?? this.#versions.zero;
   }
 
   async acknowledge(acks: readonly Acknowledgement<V>[], options?: SignalOptions): Promise<void> {
@@ -254,11 +271,11 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
   #read(since: V, options: LoadOptions, aggregateId: string | undefined): VersionedEvent<V>[] {
     this.#checkVersion(since, undefined, 'since');
     const limit = checkLimit(options.limit);
+    const source = aggregateId === undefined ? this.#log : (this.#byAggregate.get(aggregateId) ?? []);
     const result: VersionedEvent<V>[] = [];
-    const start = firstIndexWhere(this.#log, (item) => item.version.compare(since) > 0);
-    for (let i = start; i < this.#log.length && result.length < limit; i++) {
-      const item = this.#log[i] as VersionedEvent<V>;
-      if (aggregateId !== undefined && item.event.aggregateId !== aggregateId) continue;
+    const start = firstIndexWhere(source, (item) => item.version.compare(since) > 0);
+    for (let i = start; i < source.length && result.length < limit; i++) {
+      const item = source[i] as VersionedEvent<V>;
       if (matchesFilter(item.event, options.filter)) result.push(item);
     }
     return result;
@@ -334,17 +351,25 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
   #confirm(event: Event, version: V): void {
     if (this.#confirmed.has(event.id)) return;
     const item: VersionedEvent<V> = { event, version };
-    const last = this.#log.at(-1);
-    if (!last || last.version.compare(version) < 0) this.#log.push(item);
-    else
-      this.#log.splice(
-        insertionIndex(this.#log, item, (a, b) => a.version.compare(b.version)),
-        0,
-        item,
-      );
+    insertSorted(this.#log, item);
+    let ofAggregate = this.#byAggregate.get(event.aggregateId);
+    if (!ofAggregate) this.#byAggregate.set(event.aggregateId, (ofAggregate = []));
+    insertSorted(ofAggregate, item);
     this.#confirmed.set(event.id, item);
     this.#outbox.delete(event.id);
   }
+}
+
+// Events mostly arrive in version order: appending is the common case, a binary insert the rest.
+function insertSorted<V extends Version>(items: VersionedEvent<V>[], item: VersionedEvent<V>): void {
+  const last = items.at(-1);
+  if (!last || last.version.compare(item.version) < 0) items.push(item);
+  else
+    items.splice(
+      insertionIndex(items, item, (a, b) => a.version.compare(b.version)),
+      0,
+      item,
+    );
 }
 
 function invalid(message: string, eventId?: string): SyncError {

@@ -68,6 +68,42 @@ export function describeLocalEventStoreContract<S extends LocalEventStore>(
         expect(ids(await store.pending({ limit: 2 }))).toEqual([list[0]!.id, list[1]!.id]);
       });
 
+      it('pages through the outbox after a localSeq', async () => {
+        const list = mine.many(5);
+        await store.appendLocal(list);
+        const [first, second] = await store.pending({ limit: 2 });
+        expect(ids(await store.pending({ afterSeq: second!.localSeq }))).toEqual(
+          list.slice(2).map((event) => event.id),
+        );
+        expect(ids(await store.pending({ afterSeq: first!.localSeq, limit: 1 }))).toEqual([list[1]!.id]);
+      });
+
+      it('finds an event as pending, then as confirmed with its version, and nothing for an unknown id', async () => {
+        const event = mine.make('a');
+        const [entry] = await store.appendLocal([event]);
+        expect(await store.find(event.id)).toEqual({ status: 'pending', event, localSeq: entry!.localSeq });
+        await store.acknowledge([{ id: event.id, version: v(3) }]);
+        const found = await store.find(event.id);
+        expect(found?.status).toBe('confirmed');
+        expect(found?.status === 'confirmed' && found.version.toString()).toBe('3');
+        expect(await store.find('01ARZ3NDEKTSV4RRFFQ69G5FAV')).toBeUndefined();
+      });
+
+      it("tracks each aggregate's last confirmed version, the base of the next local event", async () => {
+        expect((await store.aggregateVersion('a')).isZero()).toBe(true);
+        await store.applyPulled({
+          events: at([theirs.make('a'), theirs.make('b'), theirs.make('a')], 1),
+          cursor: v(3),
+        });
+        expect((await store.aggregateVersion('a')).toString()).toBe('3');
+        expect((await store.aggregateVersion('b')).toString()).toBe('2');
+        const own = mine.make('b');
+        await store.appendLocal([own]);
+        expect((await store.aggregateVersion('b')).toString()).toBe('2');
+        await store.acknowledge([{ id: own.id, version: v(9) }]);
+        expect((await store.aggregateVersion('b')).toString()).toBe('9');
+      });
+
       it('keeps pending events out of the confirmed log: the two version spaces never mix', async () => {
         await store.appendLocal(mine.many(3));
         expect(await store.load(CursorVersion.ZERO)).toEqual([]);
