@@ -68,3 +68,13 @@ export type {
   ResolveContext,
   ResolvedConflict,
 } from './conflict/conflict.js';
+
+export { SyncManager, DEFAULT_SYNC_MANAGER_OPTIONS } from './sync/sync-manager.js';
+export type { ConflictChoice, SyncManagerOptions } from './sync/sync-manager.js';
+export type { EventState, SyncEventMap, SyncEventName, SyncResult, SyncStatus } from './sync/sync-types.js';
+export { DEFAULT_AUTO_SYNC_OPTIONS } from './sync/auto-sync.js';
+export type { AutoSyncOptions, SyncTimers } from './sync/auto-sync.js';
+export { DEFAULT_RETRY_OPTIONS, backoffDelay } from './sync/backoff.js';
+export type { RetryOptions } from './sync/backoff.js';
+export { alwaysOnline, defaultConnectivity, manualConnectivity } from './sync/connectivity.js';
+export type { Connectivity } from './sync/connectivity.js';

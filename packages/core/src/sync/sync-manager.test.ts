@@ -1,0 +1,517 @@
+import { FakeClock, expectSyncError } from '@eventsync/testkit';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Conflict, ConflictResolver } from '../conflict/conflict.js';
+import type { Event } from '../event/event.js';
+import { SyncError } from '../errors/sync-error.js';
+import type { AppendResult } from '../server/server-event-log.js';
+import type { Transport } from '../transport/transport.js';
+import { CursorVersion } from '../version/cursor-version.js';
+import { manualConnectivity } from './connectivity.js';
+import type { EventState, SyncEventMap } from './sync-types.js';
+import { createWorld, keepLocal, keepRemote, park } from './test-support.js';
+
+type World = ReturnType<typeof createWorld>;
+
+const todo = (aggregateId: string, title: string, type = 'todo.renamed') => ({ type, aggregateId, data: { title } });
+
+async function serverIds(world: World): Promise<string[]> {
+  return (await world.log.read('default', { limit: 100_000 })).events.map((item) => item.event.id);
+}
+
+async function localIds(store: { load(since: CursorVersion): Promise<{ event: Event }[]> }): Promise<string[]> {
+  return (await store.load(CursorVersion.ZERO)).map((item) => item.event.id);
+}
+
+describe('SyncManager', () => {
+  let world: World;
+
+  beforeEach(() => {
+    world = createWorld();
+  });
+
+  afterEach(async () => {
+    await world.close();
+  });
+
+  describe('append', () => {
+    it('puts events in the outbox with the base version of their aggregate, and says so', async () => {
+      const { manager, store } = world.client('a');
+      const appended: Event[][] = [];
+      manager.on('event.appended', ({ events }) => appended.push([...events]));
+      const [first] = await manager.append(todo('t1', 'Milk', 'todo.added'));
+      expect(first?.metadata).toMatchObject({ clientId: 'a', baseVersion: '0' });
+      expect((await store.pending()).map((entry) => entry.event.id)).toEqual([first!.id]);
+      expect(appended).toEqual([[first]]);
+      expect(manager.status.pending).toBe(1);
+      await manager.sync();
+      const [second] = await manager.append(todo('t1', 'Oat milk'));
+      expect(second?.metadata.baseVersion).toBe('1');
+    });
+
+    it('appends a list all or none', async () => {
+      const { manager, store } = world.client('a');
+      await expectSyncError(
+        () => manager.append([todo('t1', 'ok'), { type: '', aggregateId: 't2', data: {} }]),
+        'invalid_input',
+      );
+      expect(await store.pendingCount()).toBe(0);
+    });
+  });
+
+  describe('sync', () => {
+    it("pushes local events and pulls other clients', so both logs equal the server's", async () => {
+      const a = world.client('a');
+      const b = world.client('b');
+      await a.manager.append([todo('t1', 'Milk', 'todo.added'), todo('t2', 'Bread', 'todo.added')]);
+      await b.manager.append(todo('t3', 'Tea', 'todo.added'));
+      const first = await a.manager.sync();
+      expect(first).toMatchObject({ pushed: 2, pulled: 0, acknowledged: 2, conflicts: 0, rounds: 1, settled: true });
+      const second = await b.manager.sync();
+      expect(second).toMatchObject({ pushed: 1, pulled: 2, conflicts: 0 });
+      await a.manager.sync();
+      const server = await serverIds(world);
+      expect(server).toHaveLength(3);
+      expect(await localIds(a.store)).toEqual(server);
+      expect(await localIds(b.store)).toEqual(server);
+      expect(a.manager.status).toMatchObject({ pending: 0, syncing: false });
+      expect(a.manager.status.cursor.toString()).toBe('3');
+    });
+
+    it('never pushes back what it pulled, and never pushes an event twice', async () => {
+      const a = world.client('a');
+      const pushed: string[] = [];
+      const b = world.client('b', {
+        wrap: (transport) => spyPush(transport, (events) => pushed.push(...events.map((event) => event.id))),
+      });
+      await a.manager.append(todo('t1', 'Milk'));
+      await a.manager.sync();
+      await b.manager.sync();
+      await b.manager.sync();
+      expect(pushed).toEqual([]);
+      const [own] = await b.manager.append(todo('t2', 'Tea'));
+      await b.manager.sync();
+      await b.manager.sync();
+      expect(pushed).toEqual([own!.id]);
+    });
+
+    it('treats sequential edits of an aggregate as no conflict', async () => {
+      const a = world.client('a');
+      const b = world.client('b', { resolver: failingResolver() });
+      await a.manager.append(todo('t1', 'Milk'));
+      await a.manager.sync();
+      await b.manager.sync();
+      await b.manager.append(todo('t1', 'Oat milk'));
+      const result = await b.manager.sync();
+      expect(result).toMatchObject({ conflicts: 0, pushed: 1 });
+      await a.manager.sync();
+      await a.manager.append(todo('t1', 'Soy milk'));
+      expect((await a.manager.sync()).conflicts).toBe(0);
+    });
+
+    it('detects concurrent edits on pull and rebases the local events on top (keep local)', async () => {
+      const a = world.client('a');
+      const seen: Conflict[] = [];
+      const b = world.client('b', { resolver: recording(keepLocal, seen) });
+      await a.manager.append(todo('t1', 'Milk', 'todo.added'));
+      await a.manager.sync();
+      await b.manager.sync();
+      const [fromA] = await a.manager.append(todo('t1', 'Oat milk'));
+      const [fromB] = await b.manager.append(todo('t1', 'Soy milk'));
+      await a.manager.sync();
+      const result = await b.manager.sync();
+      expect(result).toMatchObject({ conflicts: 1, resolved: 1, pushed: 1, settled: true });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]?.local.map((event) => event.id)).toEqual([fromB!.id]);
+      expect(seen[0]?.remote.map((item) => item.event.id)).toEqual([fromA!.id]);
+      expect(seen[0]?.changedFields).toEqual(['title']);
+      await a.manager.sync();
+      const server = await serverIds(world);
+      expect(server.slice(-2)).toEqual([fromA!.id, fromB!.id]);
+      expect(await localIds(a.store)).toEqual(server);
+      expect(await localIds(b.store)).toEqual(server);
+      const [record] = await b.manager.conflicts();
+      expect(record).toMatchObject({
+        status: 'resolved',
+        resolution: { decision: 'keep_local', reasons: ['test: local wins'] },
+      });
+    });
+
+    it('drops the local events when the remote side wins, and records the decision', async () => {
+      const a = world.client('a');
+      const b = world.client('b', { resolver: keepRemote });
+      await a.manager.sync();
+      await b.manager.sync();
+      await a.manager.append(todo('t1', 'Oat milk'));
+      const [fromB] = await b.manager.append(todo('t1', 'Soy milk'));
+      await a.manager.sync();
+      expect(await b.manager.sync()).toMatchObject({ conflicts: 1, pushed: 0 });
+      expect(await b.store.pendingCount()).toBe(0);
+      expect(await serverIds(world)).not.toContain(fromB!.id);
+      expect(await b.manager.eventState(fromB!.id)).toMatchObject({ status: 'resolved', decision: 'keep_remote' });
+    });
+
+    it('resolves a conflict the server found on push, in a second round of the same sync', async () => {
+      const a = world.client('a');
+      let raced = false;
+      const b = world.client('b', {
+        // A's edit lands after B's pull and before B's push: only the server can see the conflict.
+        wrap: (transport) =>
+          spyPush(transport, async () => {
+            if (raced) return;
+            raced = true;
+            await a.manager.append(todo('t1', 'from a'));
+            await a.manager.sync();
+          }),
+      });
+      await b.manager.append(todo('t1', 'from b'));
+      const result = await b.manager.sync();
+      expect(result).toMatchObject({ rounds: 2, conflicts: 1, resolved: 1, pushed: 1, settled: true });
+      expect(await serverIds(world)).toHaveLength(2);
+    });
+
+    it('keeps the order of one client’s events, holding back an aggregate after its conflict', async () => {
+      const a = world.client('a');
+      const b = world.client('b', { pushBatchSize: 1, resolver: keepLocal });
+      await a.manager.sync();
+      await a.manager.append(todo('t1', 'a1'));
+      await a.manager.sync();
+      const mine = await b.manager.append([todo('t1', 'b1'), todo('t2', 'b2'), todo('t1', 'b3')]);
+      await b.manager.sync();
+      const fromB = (await world.log.read('default')).events.filter((item) => item.event.metadata.clientId === 'b');
+      expect(fromB.map((item) => item.event.data)).toEqual(
+        mine
+          .filter((e) => e.aggregateId === 't2')
+          .concat(mine.filter((e) => e.aggregateId === 't1'))
+          .map((e) => e.data),
+      );
+      expect(
+        fromB
+          .filter((item) => item.event.aggregateId === 't1')
+          .map((item) => (item.event.data as { title: string }).title),
+      ).toEqual(['b1', 'b3']);
+    });
+
+    it('takes a permanently rejected event out of the outbox, records why, and pushes the events behind it', async () => {
+      const a = world.client('a', { wrap: (transport) => rejecting(transport, 'todo.forbidden') });
+      const [bad, good] = await a.manager.append([todo('t1', 'nope', 'todo.forbidden'), todo('t2', 'fine')]);
+      const rejected: string[] = [];
+      a.manager.on('event.rejected', ({ rejections }) => rejected.push(...rejections.map((item) => item.event.id)));
+      const result = await a.manager.sync();
+      expect(result).toMatchObject({ rejected: 1, pushed: 1 });
+      expect(rejected).toEqual([bad!.id]);
+      expect(await a.manager.eventState(bad!.id)).toEqual({
+        status: 'rejected',
+        code: 'forbidden',
+        reason: 'not allowed in tests',
+      });
+      expect((await a.manager.eventState(good!.id)).status).toBe('acknowledged');
+      expect((await a.manager.sync()).rejected).toBe(0);
+    });
+
+    it('parks conflicts for the manual inbox, pushes nothing of them, and pushes the choice later', async () => {
+      const a = world.client('a');
+      const b = world.client('b', { resolver: park });
+      await a.manager.sync();
+      await b.manager.sync();
+      await a.manager.append(todo('t1', 'from a'));
+      const [fromB] = await b.manager.append(todo('t1', 'from b'));
+      await a.manager.sync();
+      expect(await b.manager.sync()).toMatchObject({ parked: 1, pushed: 0 });
+      expect(b.manager.status.parked).toBe(1);
+      const [inbox] = await b.manager.conflicts({ status: 'open' });
+      expect(await b.manager.eventState(fromB!.id)).toEqual({ status: 'conflicted', conflictId: inbox!.id });
+      expect(await b.manager.sync()).toMatchObject({ pushed: 0 });
+      await b.manager.resolveConflict(inbox!.id, 'keep_local');
+      expect(await b.manager.sync()).toMatchObject({ pushed: 1 });
+      expect((await serverIds(world)).at(-1)).toBe(fromB!.id);
+      expect(b.manager.status.parked).toBe(0);
+      await expectSyncError(() => b.manager.resolveConflict(inbox!.id, 'keep_remote'), 'conflict');
+      await expectSyncError(() => b.manager.resolveConflict('nope', 'keep_remote'), 'not_found');
+    });
+
+    it('acknowledges an event whose push answer was lost when it shows up in the next pull', async () => {
+      let lose = true;
+      const a = world.client('a', { wrap: (transport) => losingPushAnswers(transport, () => lose) });
+      const [event] = await a.manager.append(todo('t1', 'Milk'));
+      await expectSyncError(() => a.manager.sync(), 'network');
+      expect(await serverIds(world)).toEqual([event!.id]);
+      expect(a.manager.status.pending).toBe(1);
+      lose = false;
+      const result = await a.manager.sync();
+      expect(result).toMatchObject({ acknowledged: 1, pushed: 0 });
+      expect(await serverIds(world)).toEqual([event!.id]);
+      expect(await a.manager.eventState(event!.id)).toMatchObject({ status: 'acknowledged' });
+    });
+
+    it('fails with a SyncError, records it in the status, says so, and keeps the progress made', async () => {
+      const a = world.client('a', { pushBatchSize: 1 });
+      await a.manager.append([todo('t1', 'one'), todo('t2', 'two')]);
+      const failures: SyncEventMap['sync.failed'][] = [];
+      a.manager.on('sync.failed', (payload) => failures.push(payload));
+      let pushes = 0;
+      const b = world.client('b', {
+        pushBatchSize: 1,
+        wrap: (transport) =>
+          spyPush(transport, () => {
+            if (++pushes === 2) throw new SyncError('unavailable', 'server busy');
+          }),
+      });
+      await b.manager.append([todo('t1', 'one'), todo('t2', 'two')]);
+      const error = await expectSyncError(() => b.manager.sync(), 'unavailable');
+      expect(error.retryable).toBe(true);
+      expect(b.manager.status.lastError).toBe(error);
+      expect(b.manager.status.pending).toBe(1);
+      expect(await serverIds(world)).toHaveLength(1);
+      world.network.partition('a');
+      await expectSyncError(() => a.manager.sync(), 'network');
+      expect(failures).toHaveLength(1);
+      expect(failures[0]?.error.code).toBe('network');
+      world.network.heal();
+      await a.manager.sync();
+      expect(a.manager.status.lastError).toBeUndefined();
+    });
+
+    it('runs one sync at a time: a sync() during a sync joins it', async () => {
+      let pulls = 0;
+      const b = world.client('b', { wrap: (transport) => spyPull(transport, () => pulls++) });
+      const [one, two] = await Promise.all([b.manager.sync(), b.manager.sync()]);
+      expect(one).toBe(two);
+      expect(pulls).toBe(1);
+      await b.manager.sync();
+      expect(pulls).toBe(2);
+    });
+
+    it('rejects with the signal reason when aborted, and stops the run once no caller waits', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const b = world.client('b', { wrap: (transport) => spyPull(transport, () => gate) });
+      const controller = new AbortController();
+      const reason = new Error('user left');
+      const running = b.manager.sync({ signal: controller.signal });
+      controller.abort(reason);
+      await expect(running).rejects.toBe(reason);
+      release();
+      const before = new AbortController();
+      before.abort(reason);
+      await expect(b.manager.sync({ signal: before.signal })).rejects.toBe(reason);
+    });
+
+    it('fails every call after close, and closes twice without error', async () => {
+      const a = world.client('a');
+      await a.manager.close();
+      await a.manager.close();
+      await expectSyncError(() => a.manager.sync(), 'closed');
+      await expectSyncError(() => a.manager.append(todo('t1', 'x')), 'closed');
+      expect(() => a.manager.start()).toThrow(SyncError);
+    });
+  });
+
+  describe('event states', () => {
+    it('can be watched from pending to acknowledged', async () => {
+      const a = world.client('a');
+      const [event] = await a.manager.append(todo('t1', 'Milk'));
+      const states: EventState[] = [];
+      const stop = a.manager.watchEvent(event!.id, (state) => states.push(state));
+      await vi.waitFor(() => expect(states).toHaveLength(1));
+      await a.manager.sync();
+      await vi.waitFor(() => expect(states).toHaveLength(2));
+      expect(states[0]).toEqual({ status: 'pending' });
+      expect(states[1]).toMatchObject({ status: 'acknowledged' });
+      expect(states[1]?.status === 'acknowledged' && states[1].version.toString()).toBe('1');
+      stop();
+      expect(await a.manager.eventState('01ARZ3NDEKTSV4RRFFQ69G5FAV')).toEqual({ status: 'unknown' });
+    });
+  });
+
+  describe('auto sync', () => {
+    let clock: FakeClock;
+
+    beforeEach(() => {
+      clock = new FakeClock();
+    });
+
+    function autoClient(id: string, options: Parameters<World['client']>[1] = {}) {
+      return world.client(id, {
+        timers: clock,
+        random: () => 0,
+        autoSync: { live: false, pollIntervalMs: 5000, debounceMs: 50 },
+        ...options,
+      });
+    }
+
+    it('syncs at start, shortly after appends, and on the poll interval', async () => {
+      const a = autoClient('a');
+      const completed: number[] = [];
+      a.manager.on('sync.completed', () => completed.push(clock.now()));
+      const start = clock.now();
+      a.manager.start();
+      await clock.advance(0);
+      expect(completed).toEqual([start]);
+      await a.manager.append(todo('t1', 'x'));
+      await a.manager.append(todo('t1', 'y'));
+      await clock.advance(49);
+      expect(completed).toHaveLength(1);
+      await clock.advance(1);
+      expect(completed).toHaveLength(2);
+      expect(await serverIds(world)).toHaveLength(2);
+      await clock.advance(5000);
+      expect(completed).toHaveLength(3);
+      await a.manager.close();
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it('backs off exponentially on retryable failures and resets after a success', async () => {
+      const a = autoClient('a', { retry: { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0.5 } });
+      const attempts: number[] = [];
+      a.manager.on('sync.started', ({ at }) => attempts.push(at));
+      world.network.partition('a');
+      const start = clock.now();
+      a.manager.start();
+      await clock.advance(0);
+      for (let i = 0; i < 6; i++) await clock.advance(a.manager.status.nextSyncAt! - clock.now());
+      const gaps = attempts.slice(1).map((at, i) => at - attempts[i]!);
+      expect(attempts[0]).toBe(start);
+      expect(gaps).toEqual([100, 200, 400, 800, 1000, 1000]);
+      world.network.heal();
+      await clock.advance(a.manager.status.nextSyncAt! - clock.now());
+      expect(a.manager.status.lastError).toBeUndefined();
+      expect(a.manager.status.nextSyncAt! - clock.now()).toBe(5000);
+    });
+
+    it('does not retry fast after a permanent failure', async () => {
+      const a = autoClient('a', {
+        wrap: (transport) => spyPull(transport, () => Promise.reject(new SyncError('unauthorized', 'bad token'))),
+      });
+      a.manager.start();
+      await clock.advance(0);
+      expect(a.manager.status.lastError?.code).toBe('unauthorized');
+      expect(a.manager.status.nextSyncAt! - clock.now()).toBe(5000);
+    });
+
+    it('pauses while offline and syncs as soon as it is back online', async () => {
+      const connectivity = manualConnectivity(false);
+      const a = autoClient('a', { connectivity });
+      const changes: boolean[] = [];
+      a.manager.on('connection.changed', ({ online }) => changes.push(online));
+      a.manager.start();
+      await a.manager.append(todo('t1', 'offline edit'));
+      await clock.advance(60_000);
+      expect(await serverIds(world)).toEqual([]);
+      expect(a.manager.status.online).toBe(false);
+      connectivity.set(true);
+      await clock.advance(0);
+      expect(await serverIds(world)).toHaveLength(1);
+      expect(changes).toEqual([true]);
+    });
+
+    it('syncs when a live batch arrives, and polls while the subscription is down', async () => {
+      const a = world.client('a');
+      const b = world.client('b', {
+        timers: clock,
+        random: () => 0,
+        autoSync: { live: true, intervalMs: 30_000, pollIntervalMs: 5000 },
+      });
+      b.manager.start();
+      await clock.advance(0);
+      await vi.waitFor(() => expect(b.manager.status.live).toBe('live'));
+      await a.manager.append(todo('t1', 'from a'));
+      await a.manager.sync();
+      await vi.waitFor(async () => {
+        await clock.advance(0);
+        expect(b.manager.status.cursor.toString()).toBe('1');
+      });
+      expect(b.manager.status.nextSyncAt! - clock.now()).toBe(30_000);
+      world.network.partition('b');
+      await vi.waitFor(() => expect(b.manager.status.live).toBe('connecting'));
+      world.network.heal();
+    });
+  });
+});
+
+function failingResolver(): ConflictResolver {
+  return {
+    resolve: () => {
+      throw new Error('no conflict expected');
+    },
+  };
+}
+
+function recording(resolver: ConflictResolver, seen: Conflict[]): ConflictResolver {
+  return {
+    resolve: (conflict, context) => {
+      seen.push(conflict);
+      return resolver.resolve(conflict, context);
+    },
+  };
+}
+
+function spyPush(transport: Transport, before: (events: readonly Event[]) => unknown): Transport {
+  return new Proxy(transport, {
+    get(target, key, receiver) {
+      if (key === 'push') {
+        return async (events: readonly Event[], options?: { signal?: AbortSignal }): Promise<AppendResult[]> => {
+          await before(events);
+          return target.push(events, options);
+        };
+      }
+      const value = Reflect.get(target, key, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function spyPull(transport: Transport, before: () => unknown): Transport {
+  return new Proxy(transport, {
+    get(target, key, receiver) {
+      if (key === 'pull') {
+        return async (...args: Parameters<Transport['pull']>) => {
+          await before();
+          return target.pull(...args);
+        };
+      }
+      const value = Reflect.get(target, key, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function losingPushAnswers(transport: Transport, lose: () => boolean): Transport {
+  return new Proxy(transport, {
+    get(target, key, receiver) {
+      if (key === 'push') {
+        return async (events: readonly Event[], options?: { signal?: AbortSignal }): Promise<AppendResult[]> => {
+          const results = await target.push(events, options);
+          if (lose()) throw new SyncError('network', 'the answer was lost');
+          return results;
+        };
+      }
+      const value = Reflect.get(target, key, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function rejecting(transport: Transport, type: string): Transport {
+  return new Proxy(transport, {
+    get(target, key, receiver) {
+      if (key === 'push') {
+        return async (events: readonly Event[], options?: { signal?: AbortSignal }): Promise<AppendResult[]> => {
+          const allowed = events.filter((event) => event.type !== type);
+          const results = allowed.length > 0 ? await target.push(allowed, options) : [];
+          const byId = new Map(results.map((result) => [result.id, result]));
+          return events.map(
+            (event) =>
+              byId.get(event.id) ?? {
+                id: event.id,
+                status: 'rejected',
+                code: 'forbidden',
+                reason: 'not allowed in tests',
+              },
+          );
+        };
+      }
+      const value = Reflect.get(target, key, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
