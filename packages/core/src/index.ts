@@ -78,3 +78,6 @@ export { DEFAULT_RETRY_OPTIONS, backoffDelay } from './sync/backoff.js';
 export type { RetryOptions } from './sync/backoff.js';
 export { alwaysOnline, defaultConnectivity, manualConnectivity } from './sync/connectivity.js';
 export type { Connectivity } from './sync/connectivity.js';
+
+export { Projection } from './projection/projection.js';
+export type { ProjectionDefinition, ProjectionOptions, Reducer } from './projection/projection.js';
