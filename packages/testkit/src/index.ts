@@ -11,6 +11,8 @@ export type { TransportContractOptions, TransportHarness } from './contracts/tra
 export { TestEvents } from './fixtures/test-events.js';
 export type { TestEventsOptions } from './fixtures/test-events.js';
 export { expectSyncError } from './fixtures/expect-sync-error.js';
+export { propertyOptions, DEFAULT_PROPERTY_OPTIONS } from './fixtures/property-options.js';
+export type { PropertyOptions } from './fixtures/property-options.js';
 
 export { FakeClock, DEFAULT_FAKE_CLOCK_OPTIONS } from './clock/fake-clock.js';
 export type { FakeClockOptions, FakeTimerHandle } from './clock/fake-clock.js';

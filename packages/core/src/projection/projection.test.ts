@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryEventStore } from '../store/memory-event-store.js';
 import { createWorld, keepLocal, keepRemote } from '../sync/test-support.js';
-import { CursorVersion } from '../version/cursor-version.js';
 import { Projection, type ProjectionDefinition } from './projection.js';
 
 type Titles = Readonly<Record<string, string>>;
