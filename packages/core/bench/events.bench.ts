@@ -1,6 +1,6 @@
 import { monotonicFactory } from 'ulid';
 import { defineBenchmark } from '../../bench/src/index.js';
-import { EventFactory, type Event, type EventInput, type JsonValue } from '../src/index.js';
+import { EventFactory, type Event, type EventInput, type JsonValue } from '@eventsync/core';
 
 const CLIENT_ID = 'bench-client';
 

@@ -1,5 +1,5 @@
 import { defineBenchmark, type SampleContext } from '../../bench/src/index.js';
-import { CursorVersion, EventFactory, MemoryServerEventLog, type Event, type VersionedEvent } from '../src/index.js';
+import { CursorVersion, EventFactory, MemoryServerEventLog, type Event, type VersionedEvent } from '@eventsync/core';
 
 const TENANT = 'acme';
 const BATCH = 1_000;

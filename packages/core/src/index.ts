@@ -81,3 +81,20 @@ export type { Connectivity } from './sync/connectivity.js';
 
 export { Projection } from './projection/projection.js';
 export type { ProjectionDefinition, ProjectionOptions, Reducer } from './projection/projection.js';
+
+export { remoteWins } from './conflict/remote-wins.js';
+export { localWins } from './conflict/local-wins.js';
+export { lastWriteWins } from './conflict/last-write-wins.js';
+export { firstWriteWins } from './conflict/first-write-wins.js';
+export { fieldMerge, DEFAULT_FIELD_MERGE_OPTIONS } from './conflict/field-merge.js';
+export type { FieldMergeOptions } from './conflict/field-merge.js';
+export { keepBoth, DEFAULT_KEEP_BOTH_OPTIONS } from './conflict/keep-both.js';
+export type { KeepBothOptions } from './conflict/keep-both.js';
+export { manual, DEFAULT_MANUAL_OPTIONS } from './conflict/manual.js';
+export type { ManualOptions } from './conflict/manual.js';
+export { resolveParked } from './conflict/resolve-parked.js';
+export type { ParkedChoice } from './conflict/resolve-parked.js';
+export { ruleBased } from './conflict/rule-based.js';
+export type { ConflictRule, RuleBasedOptions } from './conflict/rule-based.js';
+export { match } from './conflict/conflict-matcher.js';
+export type { ConflictMatcher } from './conflict/conflict-matcher.js';

@@ -89,6 +89,8 @@ export interface SyncErrorOptions {
   readonly retryable?: boolean;
 }
 
+const SYNC_ERROR = Symbol.for('@eventsync/core/SyncError');
+
 /**
  * The one error class of eventsync. Every public entry point fails with it (or with the caller's own
  * abort reason), so `catch (e) { if (isSyncError(e, 'quota')) … }` is all a caller needs.
@@ -104,6 +106,17 @@ export interface SyncErrorOptions {
  * ```
  */
 export class SyncError extends Error {
+  /**
+   * Recognises errors made by any copy of `@eventsync/core` (an app may end up with two), so
+   * `instanceof` and {@link isSyncError} hold across copies.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[SYNC_ERROR] === true;
+  }
+
+  /** @internal The brand behind `instanceof`. */
+  readonly [SYNC_ERROR] = true;
+
   /** The stable code; see {@link SyncErrorCode}. */
   readonly code: SyncErrorCode;
   /** Structured details; empty when the code carries none. */

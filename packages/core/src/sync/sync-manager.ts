@@ -1,5 +1,7 @@
 import { monotonicFactory } from 'ulid';
 import type { Conflict, ConflictResolver, ResolvedConflict } from '../conflict/conflict.js';
+import { lastWriteWins } from '../conflict/last-write-wins.js';
+import { resolveParked, type ParkedChoice } from '../conflict/resolve-parked.js';
 import { EventFactory, type EventInput } from '../event/event-factory.js';
 import type { Event, JsonValue, VersionedEvent } from '../event/event.js';
 import type { EventLimits } from '../event/validate-event.js';
@@ -31,7 +33,7 @@ export interface SyncManagerOptions {
    *
    * @defaultValue `lastWriteWins()`
    */
-  readonly resolver: ConflictResolver;
+  readonly resolver?: ConflictResolver;
   /**
    * The clock that stamps events; it takes in the timestamps of pulled events.
    *
@@ -162,10 +164,10 @@ export class SyncManager {
 
   /** @throws SyncError `invalid_input` for missing or impossible options. */
   constructor(options: SyncManagerOptions) {
-    const { store, transport, clientId, resolver } = options ?? ({} as SyncManagerOptions);
+    const { store, transport, clientId, resolver = lastWriteWins() } = options ?? ({} as SyncManagerOptions);
     if (!store || !transport) throw invalidOption('store', 'A SyncManager needs a store and a transport');
-    if (!resolver || typeof resolver.resolve !== 'function') {
-      throw invalidOption('resolver', 'A SyncManager needs a resolver, e.g. lastWriteWins()');
+    if (typeof resolver?.resolve !== 'function') {
+      throw invalidOption('resolver', 'The resolver must have a resolve(conflict, context) method');
     }
     this.clientId = clientId;
     this.#store = store;
@@ -413,31 +415,20 @@ export class SyncManager {
     const record = (await this.#store.conflicts(options)).find((item) => item.id === id);
     if (!record) throw new SyncError('not_found', `No conflict record ${id}`, { details: { field: 'id' } });
     if (record.status !== 'open') throw new SyncError('conflict', `Conflict ${id} is already resolved`);
-    let resolution: ResolvedConflict;
-    if (choice === 'keep_local') {
-      resolution = {
-        resolvedEvents: record.conflict.local,
-        decision: 'keep_local',
-        reasons: ['decided by the application: keep the local events'],
-      };
-    } else if (choice === 'keep_remote') {
-      resolution = {
-        resolvedEvents: [],
-        decision: 'keep_remote',
-        reasons: ['decided by the application: keep the remote events'],
-      };
-    } else if (typeof choice === 'object' && Array.isArray(choice.events)) {
+    let parked: ParkedChoice;
+    if (choice === 'keep_local' || choice === 'keep_remote') parked = choice;
+    else if (typeof choice === 'object' && choice !== null && Array.isArray(choice.events)) {
       const inputs: readonly EventInput[] = choice.events;
-      resolution = {
-        resolvedEvents: inputs.map((input) => this.#factory.create(input)),
-        decision: 'merge',
-        reasons: choice.reasons ?? ['decided by the application: replaced by new events'],
+      parked = {
+        events: inputs.map((input) => this.#factory.create(input)),
+        ...(choice.reasons ? { reasons: choice.reasons } : {}),
       };
     } else {
       throw new SyncError('invalid_input', "A choice is 'keep_local', 'keep_remote' or { events }", {
         details: { field: 'choice' },
       });
     }
+    const resolution = resolveParked(record.conflict, parked);
     const resolved = await this.#applyResolution(record, resolution, [], options.signal);
     await this.#refreshCounts();
     this.#auto.appended();

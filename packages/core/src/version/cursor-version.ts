@@ -2,6 +2,8 @@ import { SyncError } from '../errors/sync-error.js';
 import { describeValue } from '../internal/describe.js';
 import type { Version, VersionCodec } from './version.js';
 
+const CURSOR_VERSION = Symbol.for('@eventsync/core/CursorVersion');
+
 const CANONICAL = /^(0|[1-9][0-9]*)$/;
 
 /**
@@ -18,6 +20,17 @@ const CANONICAL = /^(0|[1-9][0-9]*)$/;
  * ```
  */
 export class CursorVersion implements Version {
+  /**
+   * Recognises instances made by any copy of `@eventsync/core` (an app may end up with two), so
+   * `instanceof` holds across copies.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[CURSOR_VERSION] === true;
+  }
+
+  /** @internal The brand behind `instanceof`. */
+  readonly [CURSOR_VERSION] = true;
+
   /** The cursor before the first event. */
   static readonly ZERO = new CursorVersion(0);
 

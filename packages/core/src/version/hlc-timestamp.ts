@@ -2,6 +2,8 @@ import { SyncError } from '../errors/sync-error.js';
 import { describeValue } from '../internal/describe.js';
 import type { Version } from './version.js';
 
+const HLC_TIMESTAMP = Symbol.for('@eventsync/core/HlcTimestamp');
+
 /** The largest wall time a timestamp can carry: the last millisecond of year 9999, so ISO strings keep one width. */
 export const MAX_HLC_WALL_TIME = 253_402_300_799_999;
 /** The largest logical counter; past it the clock moves its wall time on by a millisecond. */
@@ -25,6 +27,17 @@ const FORM = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)-([0-9a-f]{8})-([A-Z
  * ```
  */
 export class HlcTimestamp implements Version {
+  /**
+   * Recognises instances made by any copy of `@eventsync/core` (an app may end up with two), so
+   * `instanceof` holds across copies.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[HLC_TIMESTAMP] === true;
+  }
+
+  /** @internal The brand behind `instanceof`. */
+  readonly [HLC_TIMESTAMP] = true;
+
   /** The zero timestamp: before anything any clock can make. */
   static readonly ZERO = new HlcTimestamp(0, 0, '0');
 
