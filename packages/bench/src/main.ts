@@ -1,12 +1,13 @@
 // `pnpm bench [filter…] [--quick] [--json] [--strict]`: runs every `packages/*/bench/*.bench.ts`.
 
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { isBenchmark, runBenchmark, type Benchmark, type BenchmarkResult } from './harness.js';
+import { loadBenchmarks, selectBenchmarks } from './discover.js';
+import { runBenchmark, type BenchmarkResult } from './harness.js';
 import { describeMachine, formatMachine } from './machine.js';
 import { formatResult } from './report.js';
 
@@ -20,26 +21,14 @@ const USAGE = `Usage: pnpm bench [filter…] [--quick] [--json] [--strict]
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const resultsFile = path.join(root, 'bench-results', 'latest.json');
 
-const { values: flags, positionals: filters } = parseArgs({
-  // `pnpm bench -- --quick` hands the `--` on; drop it so the flags still count as flags.
-  args: process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === '--')),
-  allowPositionals: true,
-  options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    strict: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+const { values: flags, positionals: filters } = parseCommandLine();
 if (flags.help) {
   console.log(USAGE);
   process.exit(0);
 }
 const print = flags.json ? () => {} : (text: string) => console.log(text);
 
-const benchmarks = (await loadBenchmarks()).filter(
-  ({ name }) => filters.length === 0 || filters.some((filter) => name.toLowerCase().includes(filter.toLowerCase())),
-);
+const benchmarks = selectBenchmarks(await loadBenchmarks(root), filters);
 if (benchmarks.length === 0) {
   console.error(
     filters.length > 0
@@ -80,38 +69,24 @@ print(
 );
 if (failures.length > 0 || (flags.strict && missed.length > 0)) process.exitCode = 1;
 
-/** Imports every `packages/*\/bench/*.bench.ts`, in path order; each default-exports a benchmark or an array. */
-async function loadBenchmarks(): Promise<Benchmark[]> {
-  const packagesDir = path.join(root, 'packages');
-  const packages = (await readdir(packagesDir, { withFileTypes: true })).filter((entry) => entry.isDirectory());
-  const files: string[] = [];
-  for (const { name } of packages.sort((a, b) => a.name.localeCompare(b.name))) {
-    const benchDir = path.join(packagesDir, name, 'bench');
-    const names = await readdir(benchDir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return [];
-      throw error;
+/** The flags and filters; an unknown flag prints the usage and exits 2 (no stack trace). */
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      // `pnpm bench -- --quick` hands the `--` on; drop it so the flags still count as flags.
+      args: process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === '--')),
+      allowPositionals: true,
+      options: {
+        quick: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        strict: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
     });
-    files.push(
-      ...names
-        .filter((file) => file.endsWith('.bench.ts'))
-        .sort()
-        .map((file) => path.join(benchDir, file)),
-    );
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
   }
-
-  const benchmarks: Benchmark[] = [];
-  for (const file of files) {
-    const exported: unknown = ((await import(pathToFileURL(file).href)) as { default?: unknown }).default;
-    const list: unknown[] = Array.isArray(exported) ? exported : [exported];
-    if (list.length === 0 || !list.every(isBenchmark)) {
-      throw new TypeError(`${path.relative(root, file)} must default-export defineBenchmark(…) or an array of them`);
-    }
-    benchmarks.push(...list);
-  }
-  const names = benchmarks.map(({ name }) => name);
-  const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-  if (duplicate !== undefined) throw new TypeError(`Two benchmarks are named ${JSON.stringify(duplicate)}`);
-  return benchmarks;
 }
 
 /** `global.gc` without `--expose-gc` on the command line, so `pnpm bench` stays a plain `tsx` call. */

@@ -26,7 +26,6 @@ export function raceAbort<T>(
   if (live.length === 0) return promise;
   return new Promise<T>((resolve, reject) => {
     // The contract is to reject with `signal.reason` (or the promise's own error), whatever it is.
-    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
     const fail = (reason: unknown): void => reject(reason);
     const cleanup = (): void => {
       for (const signal of live) signal.removeEventListener('abort', abort);

@@ -2,6 +2,7 @@ import { CursorVersion, type Event, type EventStore } from '@eventsync/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { expectSyncError } from '../fixtures/expect-sync-error.js';
 import { TestEvents } from '../fixtures/test-events.js';
+import { v } from './support.js';
 
 /** How a contract suite gets the store under test. */
 export interface StoreContractOptions<S> {
@@ -15,8 +16,6 @@ export interface StoreContractOptions<S> {
   /** Removes what `create` made (files, databases) after each test; the suite closes the store itself. */
   destroy?(store: S): void | Promise<void>;
 }
-
-const v = (n: number): CursorVersion => CursorVersion.of(n);
 
 /** A durability case: run when the store can be reopened, skipped with the reason otherwise. */
 export function itWhenDurable(options: { reopen?: unknown }, name: string, test: () => Promise<void>): void {
@@ -169,12 +168,13 @@ export function describeEventStoreContract<S extends EventStore>(name: string, o
       expect(await store.load(CursorVersion.ZERO)).toEqual([]);
     });
 
-    it('rejects with the signal reason when the signal is aborted', async () => {
-      const controller = new AbortController();
+    it('rejects with the signal reason when the signal is aborted, storing nothing', async () => {
       const reason = new Error('stop');
-      controller.abort(reason);
-      await expect(store.load(CursorVersion.ZERO, { signal: controller.signal })).rejects.toBe(reason);
-      await expect(store.store(events.make('a'), v(1), { signal: controller.signal })).rejects.toBe(reason);
+      const signal = AbortSignal.abort(reason);
+      await expect(store.store(events.make('a'), v(1), { signal })).rejects.toBe(reason);
+      await expect(store.load(CursorVersion.ZERO, { signal })).rejects.toBe(reason);
+      await expect(store.loadByAggregate('a', CursorVersion.ZERO, { signal })).rejects.toBe(reason);
+      await expect(store.latestVersion({ signal })).rejects.toBe(reason);
       expect(await store.load(CursorVersion.ZERO)).toEqual([]);
     });
 

@@ -3,17 +3,87 @@ import {
   type ConflictRecord,
   type Event,
   type LocalEventStore,
+  type SignalOptions,
   type VersionedEvent,
 } from '@eventsync/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { expectSyncError } from '../fixtures/expect-sync-error.js';
 import { TestEvents } from '../fixtures/test-events.js';
 import { describeEventStoreContract, itWhenDurable, type StoreContractOptions } from './event-store-contract.js';
+import { v } from './support.js';
 
-const v = (n: number): CursorVersion => CursorVersion.of(n);
 const ids = (list: readonly { event: Event }[]): string[] => list.map((item) => item.event.id);
 const at = (list: readonly Event[], first: number): VersionedEvent[] =>
   list.map((event, i) => ({ event, version: v(first + i) }));
+
+/** A conflict record between `local` and `remote`; resolved ones carry a `keep_remote` resolution. */
+function conflictRecord(
+  id: string,
+  local: Event,
+  remote: VersionedEvent,
+  status: 'open' | 'resolved' = 'open',
+): ConflictRecord {
+  return {
+    id,
+    status,
+    detectedAt: 1,
+    conflict: {
+      aggregateId: local.aggregateId,
+      eventType: local.type,
+      changedFields: ['n'],
+      metadata: {},
+      local: [local],
+      remote: [remote],
+    },
+    ...(status === 'resolved'
+      ? { resolution: { resolvedEvents: [], decision: 'keep_remote', reasons: ['test'] }, resolvedAt: 2 }
+      : {}),
+  };
+}
+
+/** What the calls of {@link LOCAL_CALLS} act on: a store holding one pending event, `pending`, on aggregate `a`. */
+interface CallFixture {
+  readonly pending: Event;
+  readonly mine: TestEvents;
+  readonly theirs: TestEvents;
+}
+
+/**
+ * Every method {@link LocalEventStore} adds, called so that it would succeed (or at least change
+ * something) on an open store: each must fail with `closed` after close and with the signal's reason
+ * when aborted, changing nothing.
+ */
+const LOCAL_CALLS: readonly (readonly [
+  string,
+  (store: LocalEventStore, fixture: CallFixture, options: SignalOptions) => Promise<unknown>,
+])[] = [
+  ['appendLocal', (store, { mine }, options) => store.appendLocal([mine.make('b')], options)],
+  ['pending', (store, _fixture, options) => store.pending(options)],
+  ['pendingCount', (store, _fixture, options) => store.pendingCount(options)],
+  ['find', (store, { pending }, options) => store.find(pending.id, options)],
+  ['aggregateVersion', (store, _fixture, options) => store.aggregateVersion('a', options)],
+  ['acknowledge', (store, { pending }, options) => store.acknowledge([{ id: pending.id, version: v(1) }], options)],
+  [
+    'applyPulled',
+    (store, { theirs }, options) => store.applyPulled({ events: at([theirs.make('a')], 1), cursor: v(1) }, options),
+  ],
+  ['cursor', (store, _fixture, options) => store.cursor(options)],
+  [
+    'reject',
+    (store, { pending }, options) => store.reject([{ id: pending.id, code: 'forbidden', reason: 'no' }], options),
+  ],
+  ['rejections', (store, _fixture, options) => store.rejections(options)],
+  [
+    'saveConflict',
+    (store, { pending, theirs }, options) =>
+      store.saveConflict(conflictRecord('c1', pending, { event: theirs.make('a'), version: v(1) }), options),
+  ],
+  ['conflicts', (store, _fixture, options) => store.conflicts(options)],
+  [
+    'updateOutbox',
+    (store, { pending, mine }, options) => store.updateOutbox({ remove: [pending.id], add: [mine.make('a')] }, options),
+  ],
+];
 
 /**
  * The contract every {@link LocalEventStore} keeps: the {@link describeEventStoreContract} cases, plus
@@ -249,36 +319,14 @@ export function describeLocalEventStoreContract<S extends LocalEventStore>(
     });
 
     describe('conflicts', () => {
-      const record = (
-        id: string,
-        local: Event,
-        remote: VersionedEvent,
-        status: 'open' | 'resolved' = 'open',
-      ): ConflictRecord => ({
-        id,
-        status,
-        detectedAt: 1,
-        conflict: {
-          aggregateId: local.aggregateId,
-          eventType: local.type,
-          changedFields: ['n'],
-          metadata: {},
-          local: [local],
-          remote: [remote],
-        },
-        ...(status === 'resolved'
-          ? { resolution: { resolvedEvents: [], decision: 'keep_remote', reasons: ['test'] }, resolvedAt: 2 }
-          : {}),
-      });
-
       it('saves conflict records and lists them by status', async () => {
         const local = mine.make('a');
         const remote = { event: theirs.make('a'), version: v(1) };
-        await store.saveConflict(record('c1', local, remote));
-        await store.saveConflict(record('c2', local, remote, 'resolved'));
+        await store.saveConflict(conflictRecord('c1', local, remote));
+        await store.saveConflict(conflictRecord('c2', local, remote, 'resolved'));
         expect((await store.conflicts()).map((item) => item.id)).toEqual(['c1', 'c2']);
         expect((await store.conflicts({ status: 'open' })).map((item) => item.id)).toEqual(['c1']);
-        await store.saveConflict(record('c1', local, remote, 'resolved'));
+        await store.saveConflict(conflictRecord('c1', local, remote, 'resolved'));
         expect(await store.conflicts({ status: 'open' })).toEqual([]);
         const [saved] = await store.conflicts();
         expect(saved?.conflict.local[0]).toEqual(local);
@@ -293,7 +341,7 @@ export function describeLocalEventStoreContract<S extends LocalEventStore>(
         const added = await store.updateOutbox({
           remove: [a1.id, a2.id],
           add: [merged],
-          conflict: record('c1', a1, remote, 'resolved'),
+          conflict: conflictRecord('c1', a1, remote, 'resolved'),
         });
         expect(added.map((entry) => entry.event.id)).toEqual([merged.id]);
         expect(ids(await store.pending())).toEqual([b1.id, merged.id]);
@@ -309,7 +357,7 @@ export function describeLocalEventStoreContract<S extends LocalEventStore>(
             store.updateOutbox({
               remove: [a1.id, 'NOT-PENDING'],
               add: [mine.make('a')],
-              conflict: record('c1', a1, remote),
+              conflict: conflictRecord('c1', a1, remote),
             }),
           'invalid_input',
         );
@@ -318,15 +366,39 @@ export function describeLocalEventStoreContract<S extends LocalEventStore>(
       });
     });
 
-    it('fails the local calls with a closed error after close', async () => {
-      await store.close();
-      await expectSyncError(() => store.appendLocal([mine.make('a')]), 'closed');
-      await expectSyncError(() => store.pending(), 'closed');
-      await expectSyncError(() => store.cursor(), 'closed');
-      await expectSyncError(() => store.applyPulled({ events: [], cursor: v(1) }), 'closed');
-      await expectSyncError(() => store.acknowledge([]), 'closed');
-      await expectSyncError(() => store.rejections(), 'closed');
-      await expectSyncError(() => store.conflicts(), 'closed');
+    describe('close and abort', () => {
+      let fixture: CallFixture;
+
+      beforeEach(async () => {
+        fixture = { pending: mine.make('a'), mine, theirs };
+        await store.appendLocal([fixture.pending]);
+      });
+
+      /** What every call could change, to show that a refused call changed nothing. */
+      async function snapshot(): Promise<unknown> {
+        return {
+          pending: ids(await store.pending()),
+          log: ids(await store.load(CursorVersion.ZERO)),
+          cursor: (await store.cursor()).toString(),
+          rejections: (await store.rejections()).map((record) => record.event.id),
+          conflicts: (await store.conflicts()).map((record) => record.id),
+        };
+      }
+
+      it.each(LOCAL_CALLS)('fails %s with a closed error after close', async (_method, call) => {
+        await store.close();
+        await expectSyncError(() => call(store, fixture, {}), 'closed');
+      });
+
+      it.each(LOCAL_CALLS)(
+        'rejects %s with the signal reason when the signal is aborted, changing nothing',
+        async (_method, call) => {
+          const before = await snapshot();
+          const reason = new Error('stop');
+          await expect(call(store, fixture, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+          expect(await snapshot()).toEqual(before);
+        },
+      );
     });
 
     itWhenDurable(options, 'keeps the outbox, cursor, rejections and conflicts across a reopen', async () => {
@@ -336,11 +408,23 @@ export function describeLocalEventStoreContract<S extends LocalEventStore>(
       const pulled = at(theirs.many(2), 1);
       await store.applyPulled({ events: pulled, cursor: v(2) });
       await store.acknowledge([{ id: a.id, version: v(3) }]);
+      await store.saveConflict(conflictRecord('open-one', b, pulled[0]!));
+      await store.saveConflict(conflictRecord('resolved-one', a, pulled[1]!, 'resolved'));
       store = await options.reopen!(store);
       expect(ids(await store.pending())).toEqual([b.id]);
       expect((await store.cursor()).toString()).toBe('2');
       expect(ids(await store.load(CursorVersion.ZERO))).toEqual([...ids(pulled), a.id]);
+      expect((await store.aggregateVersion(a.aggregateId)).toString()).toBe('3');
       expect((await store.rejections()).map((record) => record.event.id)).toEqual([c.id]);
+      const conflicts = await store.conflicts();
+      expect(conflicts.map((record) => [record.id, record.status])).toEqual([
+        ['open-one', 'open'],
+        ['resolved-one', 'resolved'],
+      ]);
+      expect(conflicts[0]?.conflict.local).toEqual([b]);
+      expect(conflicts[0]?.conflict.remote[0]?.event).toEqual(pulled[0]!.event);
+      expect(conflicts[0]?.conflict.remote[0]?.version.toString()).toBe('1');
+      expect(conflicts[1]?.resolution?.decision).toBe('keep_remote');
       const next = mine.make('a');
       const [entry] = await store.appendLocal([next]);
       const [old] = await store.pending();

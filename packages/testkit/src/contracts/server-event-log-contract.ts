@@ -3,8 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { expectSyncError } from '../fixtures/expect-sync-error.js';
 import { TestEvents } from '../fixtures/test-events.js';
 import { itWhenDurable, type StoreContractOptions } from './event-store-contract.js';
-
-const v = (n: number): CursorVersion => CursorVersion.of(n);
+import { settle, v, waitFor } from './support.js';
 const statuses = (results: readonly AppendResult[]): string[] => results.map((result) => result.status);
 const versions = (results: readonly AppendResult[]): (string | undefined)[] =>
   results.map((result) => ('version' in result ? result.version.toString() : undefined));
@@ -136,6 +135,19 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
         expect(statuses(results)).toEqual(['conflict', 'accepted', 'conflict']);
       });
 
+      it('rejects a baseVersion past the latest version as invalid_event: the client cannot have seen it', async () => {
+        await log.append('t1', alice.many(2));
+        const results = await log.append('t1', [
+          bob.make('x', { metadata: { baseVersion: '2' } }),
+          bob.make('y', { metadata: { baseVersion: '4' } }),
+          bob.make('z', { metadata: { baseVersion: '9' } }),
+        ]);
+        // The second event's base counts the first, accepted earlier in the batch at 3.
+        expect(statuses(results)).toEqual(['accepted', 'rejected', 'rejected']);
+        expect(results[1]).toMatchObject({ code: 'invalid_event' });
+        expect((await log.latestVersion('t1')).toString()).toBe('3');
+      });
+
       it('rejects malformed events with a reason and still answers the rest of the batch', async () => {
         const good = alice.make('x');
         const results = await log.append('t1', [
@@ -165,9 +177,20 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
         expect((await log.latestVersion('t3')).isZero()).toBe(true);
       });
 
+      it('accepts in each tenant the same event pushed to two tenants: one tenant learns nothing of another', async () => {
+        const event = alice.make('x');
+        await log.append('t1', [alice.make('y'), event]);
+        const [result] = await log.append('t2', [event]);
+        expect(result).toMatchObject({ id: event.id, status: 'accepted' });
+        expect(result?.status === 'accepted' && result.version.toString()).toBe('1');
+        expect((await readAll('t2'))[0]?.metadata.tenant).toBe('t2');
+        expect((await readAll('t1'))[1]?.metadata.tenant).toBe('t1');
+      });
+
       it('refuses a missing tenant with invalid_input', async () => {
         await expectSyncError(() => log.append('', alice.many(1)), 'invalid_input');
         await expectSyncError(() => log.read(''), 'invalid_input');
+        await expectSyncError(() => log.latestVersion(''), 'invalid_input');
       });
     });
 
@@ -232,7 +255,7 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
         const event = alice.make('x');
         await log.append('t1', [event, alice.make('y')]);
         await log.append('t1', [event]);
-        await waitFor(() => notices.length >= 1);
+        await waitFor(() => notices.length >= 1, 2000, 'a notification');
         expect(notices.map((notice) => [notice.tenant, notice.latest.toString()])).toEqual([['t1', '2']]);
         stop();
         stop();
@@ -249,7 +272,7 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
         log.subscribe((notice) => notices.push(notice.latest.toString()));
         const results = await log.append('t1', alice.many(1));
         expect(statuses(results)).toEqual(['accepted']);
-        await waitFor(() => notices.length === 1);
+        await waitFor(() => notices.length === 1, 2000, 'a notification');
         expect(notices).toEqual(['1']);
       });
     });
@@ -320,6 +343,7 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
       controller.abort(reason);
       await expect(log.append('t1', alice.many(1), { signal: controller.signal })).rejects.toBe(reason);
       await expect(log.read('t1', { signal: controller.signal })).rejects.toBe(reason);
+      await expect(log.latestVersion('t1', { signal: controller.signal })).rejects.toBe(reason);
       expect((await log.latestVersion('t1')).isZero()).toBe(true);
     });
 
@@ -331,16 +355,4 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
       expect(versions(await log.append('t1', [alice.make('x'), batch[0]!]))).toEqual(['6', '1']);
     });
   });
-}
-
-function settle(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 1));
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a notification');
-    await settle();
-  }
 }

@@ -1,7 +1,16 @@
-import { CursorVersion, type Event, type LiveBatch, type Transport } from '@eventsync/core';
+import {
+  CursorVersion,
+  type Event,
+  type LiveBatch,
+  type SubscribeOptions,
+  type SubscriptionState,
+  type Transport,
+  type TransportSubscription,
+} from '@eventsync/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { expectSyncError } from '../fixtures/expect-sync-error.js';
 import { TestEvents } from '../fixtures/test-events.js';
+import { settle, waitFor } from './support.js';
 
 /** A server with an empty log, and a way to connect clients to it. */
 export interface TransportHarness {
@@ -64,6 +73,18 @@ export function describeTransportContract(name: string, options: TransportContra
       return transport;
     }
 
+    /** Subscribes and waits until the subscription says it is live; `states` records every state. */
+    async function subscribeLive(
+      transport: Transport,
+      handler: (batch: LiveBatch) => void | Promise<void>,
+      options: Omit<SubscribeOptions, 'onStateChange'> = {},
+    ): Promise<{ subscription: TransportSubscription; states: SubscriptionState[] }> {
+      const states: SubscriptionState[] = [];
+      const subscription = transport.subscribe(handler, { ...options, onStateChange: (state) => states.push(state) });
+      await waitFor(() => states.includes('live'), liveTimeoutMs, "the subscription's 'live' state");
+      return { subscription, states };
+    }
+
     it('answers a push per event, in order: accepted at new versions, then duplicate', async () => {
       const transport = await connect('alice');
       const batch = alice.many(3);
@@ -117,17 +138,13 @@ export function describeTransportContract(name: string, options: TransportContra
       const a = await connect('alice');
       const b = await connect('bob');
       const batches: LiveBatch[] = [];
-      let live!: () => void;
-      const isLive = new Promise<void>((resolve) => (live = resolve));
-      const subscription = a.subscribe((batch) => void batches.push(batch), {
+      const { subscription } = await subscribeLive(a, (batch) => void batches.push(batch), {
         since: CursorVersion.ZERO,
-        onStateChange: (state) => state === 'live' && live(),
       });
-      await isLive;
       const sent = [...bob.many(3), ...bob.many(2)];
       await b.push(sent.slice(0, 3));
       await b.push(sent.slice(3));
-      await waitFor(() => batches.flatMap((batch) => batch.events).length >= sent.length, liveTimeoutMs);
+      await waitFor(() => batches.flatMap((batch) => batch.events).length >= sent.length, liveTimeoutMs, 'live events');
       const received = batches.flatMap((batch) => batch.events);
       expect(received.map((item) => item.event.id)).toEqual(sent.map((event) => event.id));
       expect(received.map((item) => item.version.toString())).toEqual(['1', '2', '3', '4', '5']);
@@ -144,9 +161,68 @@ export function describeTransportContract(name: string, options: TransportContra
       const subscription = a.subscribe((batch) => void received.push(...batch.events.map((item) => item.event.id)), {
         since: CursorVersion.of(2),
       });
-      await waitFor(() => received.length >= 3, liveTimeoutMs);
+      await waitFor(() => received.length >= 3, liveTimeoutMs, 'live events');
       expect(received).toEqual(sent.slice(2).map((event) => event.id));
       subscription.close();
+    });
+
+    it("starts a subscription without `since` at the server's latest cursor", async () => {
+      const a = await connect('alice');
+      await a.push(alice.many(2));
+      const received: LiveBatch[] = [];
+      const { subscription } = await subscribeLive(a, (batch) => void received.push(batch));
+      const fresh = alice.make('x');
+      await a.push([fresh]);
+      await waitFor(() => received.length > 0, liveTimeoutMs, 'live events');
+      await settle(20);
+      expect(received.flatMap((batch) => batch.events.map((item) => item.event.id))).toEqual([fresh.id]);
+      expect(received.flatMap((batch) => batch.events.map((item) => item.version.toString()))).toEqual(['3']);
+      subscription.close();
+    });
+
+    it('runs the handler one batch at a time: the next batch waits for the promise it returned', async () => {
+      const a = await connect('alice');
+      const b = await connect('bob');
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const calls: string[][] = [];
+      let running = 0;
+      let overlapped = false;
+      const { subscription } = await subscribeLive(a, async (batch) => {
+        overlapped ||= running > 0;
+        running++;
+        calls.push(batch.events.map((item) => item.event.id));
+        if (calls.length === 1) await released;
+        running--;
+      });
+      const first = bob.make('x');
+      await b.push([first]);
+      await waitFor(() => calls.length === 1, liveTimeoutMs, 'the first live batch');
+      const second = bob.make('y');
+      await b.push([second]);
+      await settle(50);
+      expect(calls).toHaveLength(1);
+      release();
+      await waitFor(() => calls.length === 2, liveTimeoutMs, 'the second live batch');
+      expect(calls).toEqual([[first.id], [second.id]]);
+      expect(overlapped).toBe(false);
+      subscription.close();
+    });
+
+    it('pulls with a filter, and moves `next` past what the filter skipped', async () => {
+      const transport = await connect('alice');
+      const batch = [
+        alice.make('a', { type: 'keep' }),
+        alice.make('b', { type: 'skip' }),
+        alice.make('c', { type: 'skip' }),
+      ];
+      await transport.push(batch);
+      const page = await transport.pull(CursorVersion.ZERO, { filter: { type: 'keep' } });
+      expect(page.events.map((item) => item.event.id)).toEqual([batch[0]!.id]);
+      expect(page.next.toString()).toBe('3');
+      expect(page.hasMore).toBe(false);
+      const onB = await transport.pull(CursorVersion.ZERO, { filter: { aggregateId: ['b'] } });
+      expect(onB.events.map((item) => item.version.toString())).toEqual(['2']);
     });
 
     it('rejects with the signal reason when the signal is aborted', async () => {
@@ -166,14 +242,19 @@ export function describeTransportContract(name: string, options: TransportContra
       await expectSyncError(() => transport.push(alice.many(1)), 'closed');
       await expectSyncError(() => transport.pull(CursorVersion.ZERO), 'closed');
       await expectSyncError(() => transport.latestVersion(), 'closed');
+      await expectSyncError(() => transport.subscribe(() => undefined), 'closed');
+    });
+
+    it('closes its open subscriptions when it is closed: they say so and deliver nothing more', async () => {
+      const a = await connect('alice');
+      const b = await connect('bob');
+      const received: LiveBatch[] = [];
+      const { states } = await subscribeLive(a, (batch) => void received.push(batch));
+      await a.close();
+      await waitFor(() => states.at(-1) === 'closed', liveTimeoutMs, "the subscription's 'closed' state");
+      await b.push(bob.many(2));
+      await settle(50);
+      expect(received).toEqual([]);
     });
   });
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for live events`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }

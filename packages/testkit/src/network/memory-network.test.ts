@@ -1,7 +1,5 @@
 import {
   CursorVersion,
-  EventFactory,
-  HybridLogicalClock,
   isSyncError,
   MemoryServerEventLog,
   SyncError,
@@ -12,13 +10,13 @@ import {
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../clock/fake-clock.js';
+import { propertyOptions } from '../fixtures/property-options.js';
+import { TestEvents } from '../fixtures/test-events.js';
 import { MemoryNetwork, type FaultOptions } from './memory-network.js';
 
 function eventsOf(clientId: string): (aggregateId?: string) => Event {
-  let tick = Date.UTC(2026, 0, 1);
-  const factory = new EventFactory({ clientId, clock: new HybridLogicalClock({ node: clientId, now: () => tick++ }) });
-  let n = 0;
-  return (aggregateId = `${clientId}-agg`) => factory.create({ type: 'test.changed', aggregateId, data: { n: n++ } });
+  const events = new TestEvents({ clientId });
+  return (aggregateId = `${clientId}-agg`) => events.make(aggregateId);
 }
 
 /** Lets every pending promise reaction and zero-delay work of the network run. */
@@ -140,7 +138,7 @@ describe('MemoryNetwork', () => {
           subscription.close();
         },
       ),
-      { numRuns: 60, seed: 1 },
+      propertyOptions({ numRuns: 60, seed: 1 }),
     );
   });
 
@@ -567,7 +565,7 @@ describe('MemoryNetwork', () => {
           await network.close();
         },
       ),
-      { numRuns: 40, seed: 20260101 },
+      propertyOptions({ numRuns: 40, seed: 20260101 }),
     );
   });
 });
