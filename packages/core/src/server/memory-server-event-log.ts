@@ -2,6 +2,7 @@ import type { Event, EventPage, VersionedEvent } from '../event/event.js';
 import type { EventLimits } from '../event/validate-event.js';
 import { SyncError } from '../errors/sync-error.js';
 import { throwIfAborted, type SignalOptions } from '../internal/abort.js';
+import { frozenCopy } from '../internal/freeze.js';
 import { checkLimit } from '../internal/limit.js';
 import { matchesFilter } from '../store/filter.js';
 import { CursorVersion } from '../version/cursor-version.js';
@@ -72,7 +73,7 @@ export class MemoryServerEventLog implements ServerEventLog {
     };
     const { results, accepted } = decideAppend(tenant, events, log.events.length, lookup, this.#limits);
     for (const { event, version } of accepted) {
-      const item: VersionedEvent = { event, version };
+      const item: VersionedEvent = { event: frozenCopy(event), version };
       log.events.push(item);
       log.byId.set(event.id, item);
       let versions = log.byAggregate.get(event.aggregateId);
@@ -91,6 +92,13 @@ export class MemoryServerEventLog implements ServerEventLog {
     const limit = checkLimit(options.limit ?? DEFAULT_READ_LIMIT);
     const log = this.#tenants.get(tenant);
     const all = log?.events ?? [];
+    if (since.value > all.length) {
+      throw new SyncError(
+        'invalid_input',
+        `Cursor ${since.toString()} is past the log's latest version ${all.length}: this log is behind the reader (restored from a backup?)`,
+        { details: { field: 'since', max: all.length, actual: since.value } },
+      );
+    }
     const events: VersionedEvent[] = [];
     let position = Math.min(since.value, all.length);
     // The log is already scoped to the tenant: a tenant in the filter must not narrow it further.

@@ -4,6 +4,7 @@ import { validateEvent, type EventLimits } from '../event/validate-event.js';
 import { SyncError } from '../errors/sync-error.js';
 import { throwIfAborted, type SignalOptions } from '../internal/abort.js';
 import { checkLimit } from '../internal/limit.js';
+import { frozenCopy } from '../internal/freeze.js';
 import { firstIndexWhere, insertionIndex } from '../internal/sorted.js';
 import { cursorVersionCodec, type CursorVersion } from '../version/cursor-version.js';
 import type { Version, VersionCodec } from '../version/version.js';
@@ -67,6 +68,8 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
   readonly #confirmed = new Map<string, VersionedEvent<V>>();
   /** Each aggregate's confirmed events, in version order. */
   readonly #byAggregate = new Map<string, VersionedEvent<V>[]>();
+  /** Which event holds each version: a version holds one event. */
+  readonly #byVersion = new Map<string, string>();
   readonly #outbox = new Map<string, OutboxEntry>();
   readonly #rejections = new Map<string, RejectionRecord>();
   readonly #conflicts = new Map<string, ConflictRecord>();
@@ -163,9 +166,12 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
       }
       const entry = this.#outbox.get(id);
       if (!entry) throw invalid(`Event ${id} is not pending, so it cannot be acknowledged`, id);
-      this.#checkVersion(version, id);
+      this.#checkConfirmable(entry.event, version);
       if (seen.has(id)) throw invalid(`Event ${id} is acknowledged twice in one call`, id);
+      if (seen.has(version.toString()))
+        throw invalid(`Two events are acknowledged at version ${version.toString()}`, id);
       seen.add(id);
+      seen.add(version.toString());
     }
     for (const { id, version } of acks) {
       const entry = this.#outbox.get(id);
@@ -181,6 +187,7 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
       throw invalid(`The cursor cannot go back from ${this.#cursor.toString()} to ${cursor.toString()}`);
     }
     const inPage = new Map<string, V>();
+    const versionsInPage = new Map<string, string>();
     for (const { event, version } of events) {
       this.#checkConfirmable(event, version);
       if (version.compare(cursor) > 0) {
@@ -193,7 +200,18 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
       if (earlier !== undefined && earlier.compare(version) !== 0) {
         throw invalid(`Event ${event.id} appears twice in the page at different versions`, event.id);
       }
+      const sharer = versionsInPage.get(version.toString());
+      if (sharer !== undefined && sharer !== event.id) {
+        throw invalid(`Events ${sharer} and ${event.id} share version ${version.toString()} in the page`, event.id);
+      }
+      if (!this.#confirmed.has(event.id) && version.compare(this.#cursor) <= 0) {
+        throw invalid(
+          `Event ${event.id} at version ${version.toString()} is new, but the cursor is already at ${this.#cursor.toString()}`,
+          event.id,
+        );
+      }
       inPage.set(event.id, version);
+      versionsInPage.set(version.toString(), event.id);
     }
     let stored = 0;
     const acknowledged: string[] = [];
@@ -312,6 +330,10 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
       }
       return;
     }
+    const holder = this.#byVersion.get(version.toString());
+    if (holder !== undefined && holder !== event.id) {
+      throw invalid(`Version ${version.toString()} already holds event ${holder}, not ${event.id}`, event.id);
+    }
     const pending = this.#outbox.get(event.id);
     if (pending && !sameEventContent(pending.event, event)) {
       throw invalid(`Event ${event.id} is pending with other content`, event.id);
@@ -324,10 +346,12 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
     for (const event of events) {
       validateEvent(event, this.#limits);
       const existing = this.#confirmed.get(event.id)?.event ?? this.#outbox.get(event.id)?.event;
-      if (existing && !removing.has(event.id)) {
+      if (existing) {
+        // Even when a rebase re-adds an event it removed, the id must keep its content: the server may
+        // already hold it (a lost push answer), and would refuse other content under that id.
         if (!sameEventContent(existing, event))
           throw invalid(`Event id ${event.id} is already used by another event`, event.id);
-        continue;
+        if (!removing.has(event.id)) continue;
       }
       if (this.#rejections.has(event.id))
         throw invalid(`Event ${event.id} was rejected and cannot be appended again`, event.id);
@@ -341,7 +365,7 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
   #enqueueAll(events: readonly Event[], fresh: ReadonlySet<string>): OutboxEntry[] {
     const entries: OutboxEntry[] = [];
     for (const event of events) {
-      if (fresh.has(event.id)) this.#outbox.set(event.id, { event, localSeq: this.#nextLocalSeq++ });
+      if (fresh.has(event.id)) this.#outbox.set(event.id, { event: frozenCopy(event), localSeq: this.#nextLocalSeq++ });
       const entry = this.#outbox.get(event.id);
       if (entry) entries.push(entry);
     }
@@ -350,7 +374,10 @@ export class MemoryEventStore<V extends Version = CursorVersion> implements Loca
 
   #confirm(event: Event, version: V): void {
     if (this.#confirmed.has(event.id)) return;
-    const item: VersionedEvent<V> = { event, version };
+    // Our own outbox entries are frozen copies already; anything else is copied before it is kept.
+    const kept = this.#outbox.get(event.id)?.event === event ? event : frozenCopy(event);
+    const item: VersionedEvent<V> = { event: kept, version };
+    this.#byVersion.set(version.toString(), event.id);
     insertSorted(this.#log, item);
     let ofAggregate = this.#byAggregate.get(event.aggregateId);
     if (!ofAggregate) this.#byAggregate.set(event.aggregateId, (ofAggregate = []));

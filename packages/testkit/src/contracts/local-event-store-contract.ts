@@ -318,6 +318,66 @@ export function describeLocalEventStoreContract<S extends LocalEventStore>(
       });
     });
 
+    describe('integrity', () => {
+      it('keeps one event per version, whichever way a second one comes', async () => {
+        const [first, second, third] = theirs.many(3) as [Event, Event, Event];
+        await store.applyPulled({ events: [{ event: first, version: v(1) }], cursor: v(1) });
+        await expectSyncError(() => store.store(second, v(1)), 'invalid_input');
+        const own = mine.make('a');
+        await store.appendLocal([own]);
+        await expectSyncError(() => store.acknowledge([{ id: own.id, version: v(1) }]), 'invalid_input');
+        await expectSyncError(
+          () =>
+            store.applyPulled({
+              events: [
+                { event: second, version: v(2) },
+                { event: third, version: v(2) },
+              ],
+              cursor: v(2),
+            }),
+          'invalid_input',
+        );
+        expect(ids(await store.load(CursorVersion.ZERO))).toEqual([first.id]);
+        expect(ids(await store.pending())).toEqual([own.id]);
+      });
+
+      it('refuses a new event at or below the cursor: the page cannot be from this log', async () => {
+        await store.applyPulled({ events: at(theirs.many(3), 1), cursor: v(3) });
+        await expectSyncError(
+          () => store.applyPulled({ events: [{ event: theirs.make('x'), version: v(3) }], cursor: v(4) }),
+          'invalid_input',
+        );
+        expect((await store.cursor()).toString()).toBe('3');
+      });
+
+      it('keeps what it stored whatever the caller later does to the objects it gave or got', async () => {
+        const event = mine.make('a', { data: { title: 'original' } });
+        await store.appendLocal([event]);
+        (event.data as { title: string }).title = 'changed by the caller';
+        const [entry] = await store.pending();
+        try {
+          (entry!.event.data as { title: string }).title = 'changed through a read';
+        } catch {
+          // A store may hand out frozen objects.
+        }
+        const [again] = await store.pending();
+        expect(again?.event.data).toEqual({ title: 'original' });
+      });
+
+      it('refuses a rebase that would give a removed id other content', async () => {
+        const event = mine.make('a', { data: { title: 'mine' } });
+        await store.appendLocal([event]);
+        await expectSyncError(
+          () => store.updateOutbox({ remove: [event.id], add: [{ ...event, data: { title: 'rewritten' } }] }),
+          'invalid_input',
+        );
+        const rebased = { ...event, metadata: { ...event.metadata, baseVersion: '5' } };
+        const [entry] = await store.updateOutbox({ remove: [event.id], add: [rebased] });
+        expect(entry?.event.metadata.baseVersion).toBe('5');
+        expect(await store.pendingCount()).toBe(1);
+      });
+    });
+
     describe('conflicts', () => {
       it('saves conflict records and lists them by status', async () => {
         const local = mine.make('a');

@@ -238,6 +238,26 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
         expect(rest.next.toString()).toBe('5');
       });
 
+      it('refuses a cursor past the latest version: the log is behind the reader', async () => {
+        await log.append('t1', alice.many(2));
+        const error = await expectSyncError(() => log.read('t1', { since: v(3) }), 'invalid_input');
+        expect(error.details.field).toBe('since');
+        expect((await log.read('t1', { since: v(2) })).events).toEqual([]);
+      });
+
+      it('keeps what it stored whatever the caller later does to the objects it gave or got', async () => {
+        const event = alice.make('x', { data: { title: 'original' } });
+        await log.append('t1', [event]);
+        (event.data as { title: string }).title = 'changed by the caller';
+        const [read] = (await log.read('t1')).events;
+        try {
+          (read!.event.data as { title: string }).title = 'changed through a read';
+        } catch {
+          // A log may hand out frozen objects.
+        }
+        expect((await log.read('t1')).events[0]?.event.data).toEqual({ title: 'original' });
+      });
+
       it('refuses a limit that is not a positive integer', async () => {
         await expectSyncError(() => log.read('t1', { limit: 0 }), 'invalid_input');
         await expectSyncError(() => log.read('t1', { limit: 1.5 }), 'invalid_input');
