@@ -1,0 +1,337 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { CursorVersion, type AppendResult, type Event } from '@eventsync/core';
+import { describeServerEventLogContract, expectSyncError, TestEvents } from '@eventsync/testkit';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from './schema.js';
+import { DEFAULT_SQLITE_EVENT_STORE_OPTIONS, SqliteEventStore } from './sqlite-event-store.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'eventsync-sqlite-'));
+afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+let files = 0;
+const newPath = (): string => join(folder, `log-${++files}.db`);
+const paths = new WeakMap<SqliteEventStore, string>();
+
+function open(path: string): SqliteEventStore {
+  const store = new SqliteEventStore({ path });
+  paths.set(store, path);
+  return store;
+}
+
+function remove(path: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+}
+
+describeServerEventLogContract('SqliteEventStore', {
+  create: () => open(newPath()),
+  reopen: async (store) => {
+    await store.close();
+    return open(paths.get(store)!);
+  },
+  destroy: (store) => remove(paths.get(store)!),
+});
+
+const statuses = (results: readonly AppendResult[]): string[] => results.map((result) => result.status);
+const versionOf = (result: AppendResult | undefined): number =>
+  result && 'version' in result ? result.version.value : Number.NaN;
+
+async function readAll(store: SqliteEventStore, tenant: string): Promise<{ event: Event; version: number }[]> {
+  const all: { event: Event; version: number }[] = [];
+  let since = CursorVersion.ZERO;
+  for (let hasMore = true; hasMore;) {
+    const page = await store.read(tenant, { since, limit: 250 });
+    all.push(...page.events.map(({ event, version }) => ({ event, version: version.value })));
+    ({ next: since, hasMore } = page);
+  }
+  return all;
+}
+
+describe('SqliteEventStore', () => {
+  let path: string;
+  let store: SqliteEventStore | undefined;
+  const alice = new TestEvents({ clientId: 'alice' });
+
+  beforeEach(() => {
+    path = newPath();
+  });
+
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+    remove(path);
+  });
+
+  describe('the file', () => {
+    it('is in WAL mode with synchronous=FULL and a busy timeout by default', () => {
+      const db = new Database(path);
+      store = new SqliteEventStore({ database: db });
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(DEFAULT_SQLITE_EVENT_STORE_OPTIONS.busyTimeoutMs);
+      db.close();
+    });
+
+    it('takes another synchronous level and busy timeout when asked', () => {
+      const db = new Database(path);
+      store = new SqliteEventStore({ database: db, synchronous: 'NORMAL', busyTimeoutMs: 250 });
+      expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(250);
+      db.close();
+    });
+
+    it('creates the schema in an empty file, with its version and application id', () => {
+      writeFileSync(path, '');
+      store = open(path);
+      const db = new Database(path, { readonly: true });
+      expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      expect(db.pragma('application_id', { simple: true })).toBe(SQLITE_APPLICATION_ID);
+      const objects = db
+        .prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') ORDER BY name")
+        .all()
+        .map((row) => row.name);
+      expect(objects).toEqual(
+        expect.arrayContaining(['events', 'events_tenant_aggregate', 'events_tenant_id', 'tenants']),
+      );
+      db.close();
+    });
+
+    it('opens a file again without migrating it twice, and keeps what it holds', async () => {
+      store = open(path);
+      await store.append('acme', alice.many(3));
+      await store.close();
+      store = open(path);
+      await store.close();
+      store = open(path);
+      expect((await store.latestVersion('acme')).toString()).toBe('3');
+      expect(await readAll(store, 'acme')).toHaveLength(3);
+    });
+
+    it('serves two stores open on one file at once, each seeing what the other appended', async () => {
+      store = open(path);
+      const other = open(path);
+      await other.append('acme', alice.many(1));
+      expect((await store.latestVersion('acme')).toString()).toBe('1');
+      await other.close();
+    });
+
+    it('leaves a database it was given open on close, and closes one it opened', async () => {
+      const db = new Database(path);
+      const given = new SqliteEventStore({ database: db });
+      await given.close();
+      expect(db.open).toBe(true);
+      db.close();
+      const owned = open(path);
+      await owned.close();
+      await expectSyncError(() => owned.latestVersion('acme'), 'closed');
+      expect(() => owned.subscribe(() => {})).toThrow(/closed/);
+    });
+  });
+
+  describe('options', () => {
+    it.each([
+      ['neither path nor database', {}],
+      ['both path and database', { path: 'x.db', database: {} as Database.Database }],
+      ['an empty path', { path: '' }],
+      ['an unknown synchronous level', { path: 'x.db', synchronous: 'SOMETIMES' }],
+      ['a negative busy timeout', { path: 'x.db', busyTimeoutMs: -1 }],
+      ['a read page max of zero', { path: 'x.db', maxReadLimit: 0 }],
+    ])('refuses %s with invalid_input', async (_name, options) => {
+      await expectSyncError(() => new SqliteEventStore(options as never), 'invalid_input');
+    });
+
+    it('lowers a read limit past maxReadLimit, and pages on from there', async () => {
+      store = new SqliteEventStore({ path, maxReadLimit: 2 });
+      await store.append('acme', alice.many(5));
+      const page = await store.read('acme', { limit: 100 });
+      expect(page.events.map((item) => item.version.toString())).toEqual(['1', '2']);
+      expect(page.next.toString()).toBe('2');
+      expect(page.hasMore).toBe(true);
+    });
+
+    it('rejects events past the limits it is given as invalid_event', async () => {
+      store = new SqliteEventStore({ path, limits: { maxEventBytes: 400 } });
+      const results = await store.append('acme', [
+        alice.make('x', { data: { text: 'x'.repeat(500) } }),
+        alice.make('x'),
+      ]);
+      expect(statuses(results)).toEqual(['rejected', 'accepted']);
+      expect(results[0]).toMatchObject({ code: 'invalid_event' });
+    });
+  });
+
+  describe('stored data', () => {
+    it('keeps __proto__ and constructor keys as plain data', async () => {
+      store = open(path);
+      const data = JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"title":"t"}') as {
+        [key: string]: unknown;
+      };
+      const event = alice.make('x', { data: data as never });
+      await store.append('acme', [event]);
+      await store.close();
+      store = open(path);
+      const [stored] = await readAll(store, 'acme');
+      const read = stored!.event.data as Record<string, unknown>;
+      expect(Object.getPrototypeOf(read)).toBe(Object.prototype);
+      expect(Object.keys(read)).toEqual(['__proto__', 'constructor', 'title']);
+      expect(read.polluted).toBeUndefined();
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(statuses(await store.append('acme', [event]))).toEqual(['duplicate']);
+    });
+
+    it('reads events exactly as they were appended, with the tenant set', async () => {
+      store = open(path);
+      const event = alice.make('x', { data: { nested: { list: [1, 'two', null, true, { deep: 1.5 }] } } });
+      await store.append('acme', [event]);
+      const [stored] = await readAll(store, 'acme');
+      expect(stored?.event).toEqual({ ...event, metadata: { ...event.metadata, tenant: 'acme' } });
+    });
+
+    it('filters by lists of types and aggregates, an empty list matching nothing', async () => {
+      store = open(path);
+      await store.append('acme', [
+        alice.make('a', { type: 'one' }),
+        alice.make('b', { type: 'two' }),
+        alice.make('c', { type: 'three' }),
+        alice.make('a', { type: 'two' }),
+      ]);
+      const versions = async (filter: object): Promise<string[]> =>
+        (await store!.read('acme', { filter })).events.map((item) => item.version.toString());
+      expect(await versions({ type: ['one', 'three'] })).toEqual(['1', '3']);
+      expect(await versions({ type: 'two', aggregateId: ['a', 'c'] })).toEqual(['4']);
+      expect(await versions({ aggregateId: [] })).toEqual([]);
+      expect(await versions({ tenant: 'other' })).toEqual(['1', '2', '3', '4']);
+      await expectSyncError(() => store!.read('acme', { filter: { type: [1] as never } }), 'invalid_input');
+    });
+  });
+
+  describe('several connections on one file', () => {
+    it('keeps cursors gapless when two stores append to the same file in turns', async () => {
+      store = open(path);
+      const other = open(path);
+      const bob = new TestEvents({ clientId: 'bob' });
+      const batches = Array.from({ length: 20 }, (_, i) =>
+        (i % 2 === 0 ? store! : other).append('acme', (i % 2 === 0 ? alice : bob).many(7, 3)),
+      );
+      const results = (await Promise.all(batches)).flat();
+      expect(results.every((result) => result.status === 'accepted')).toBe(true);
+      const numbers = results.map(versionOf).sort((a, b) => a - b);
+      expect(numbers).toEqual(numbers.map((_, i) => i + 1));
+      expect((await other.latestVersion('acme')).value).toBe(140);
+      expect((await readAll(store, 'acme')).map((item) => item.version)).toEqual(numbers);
+      await other.close();
+    });
+
+    it('sees in one store the conflicts made through another', async () => {
+      store = open(path);
+      const other = open(path);
+      const bob = new TestEvents({ clientId: 'bob' });
+      await store.append('acme', [alice.make('todo-1')]);
+      const [result] = await other.append('acme', [bob.make('todo-1', { metadata: { baseVersion: '0' } })]);
+      expect(result).toMatchObject({ status: 'conflict' });
+      const [again] = await other.append('acme', [(await readAll(store, 'acme'))[0]!.event]);
+      expect(again).toMatchObject({ status: 'duplicate' });
+      await other.close();
+    });
+  });
+
+  describe('errors', () => {
+    it('fails to open a file that is not a database with a storage error', async () => {
+      writeFileSync(path, 'this is not a SQLite database, only text that is long enough to be read as a header');
+      const error = await expectSyncError(() => open(path), 'storage');
+      expect(error.message).toMatch(/not a SQLite database/);
+      expect(error.cause).toBeInstanceOf(Error);
+    });
+
+    it('answers reads of a corrupt file with a storage error', async () => {
+      store = open(path);
+      await store.append('acme', alice.many(200, 20));
+      await store.close();
+      store = undefined;
+      const bytes = readFileSync(path);
+      const pageSize = bytes.readUInt16BE(16);
+      bytes.fill(0xa5, pageSize, bytes.length); // every page but the first (header and schema)
+      writeFileSync(path, bytes);
+      const error = await expectSyncError(async () => {
+        const broken = open(path);
+        try {
+          await readAll(broken, 'acme');
+        } finally {
+          await broken.close();
+        }
+      }, 'storage');
+      expect(error.message).toMatch(/corrupt/);
+    });
+
+    it('fails to open a file in a missing folder with a storage error', async () => {
+      await expectSyncError(() => open(join(folder, 'missing', 'log.db')), 'storage');
+    });
+
+    it('refuses a database of another application', async () => {
+      const db = new Database(path);
+      db.pragma('application_id = 42');
+      db.exec('CREATE TABLE notes (text TEXT)');
+      db.close();
+      const error = await expectSyncError(() => open(path), 'storage');
+      expect(error.message).toMatch(/another application/);
+    });
+
+    it('refuses a database written by a newer schema version', async () => {
+      store = open(path);
+      await store.close();
+      const db = new Database(path);
+      db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
+      db.close();
+      const error = await expectSyncError(() => open(path), 'storage');
+      expect(error.message).toMatch(/newer/);
+      store = undefined;
+    });
+
+    it('answers appends to a read-only database with a storage error, and still reads', async () => {
+      store = open(path);
+      await store.append('acme', alice.many(2));
+      await store.close();
+      const db = new Database(path, { readonly: true });
+      store = new SqliteEventStore({ database: db });
+      const error = await expectSyncError(() => store!.append('acme', alice.many(1)), 'storage');
+      expect(error.message).toMatch(/read-only/);
+      expect(error.details.sqliteCode).toMatch(/^SQLITE_READONLY/);
+      expect((await store.latestVersion('acme')).toString()).toBe('2');
+      await store.close();
+      db.close();
+    });
+
+    it('answers a full database with a quota error, keeping what it had and taking smaller batches', async () => {
+      const db = new Database(path);
+      store = new SqliteEventStore({ database: db });
+      await store.append('acme', alice.many(1));
+      db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+      const big = Array.from({ length: 50 }, () => alice.make('x', { data: { text: 'x'.repeat(4000) } }));
+      const error = await expectSyncError(() => store!.append('acme', big), 'quota');
+      expect(error.details.sqliteCode).toBe('SQLITE_FULL');
+      expect((await store.latestVersion('acme')).toString()).toBe('1');
+      db.pragma('max_page_count = 1000000');
+      expect(statuses(await store.append('acme', big.slice(0, 2)))).toEqual(['accepted', 'accepted']);
+      await store.close();
+      db.close();
+    });
+
+    it('answers a write lock held past the busy timeout with a retryable storage error', async () => {
+      store = new SqliteEventStore({ path, busyTimeoutMs: 0 });
+      await store.append('acme', alice.many(1));
+      const holder = new Database(path);
+      holder.exec('BEGIN IMMEDIATE');
+      try {
+        const error = await expectSyncError(() => store!.append('acme', alice.many(1)), 'storage');
+        expect(error.retryable).toBe(true);
+        expect((await store.read('acme')).events).toHaveLength(1);
+      } finally {
+        holder.exec('ROLLBACK');
+        holder.close();
+      }
+      expect(statuses(await store.append('acme', alice.many(1)))).toEqual(['accepted']);
+    });
+  });
+});

@@ -1,0 +1,423 @@
+import Database from 'better-sqlite3';
+import {
+  AppendListeners,
+  checkTenant,
+  CursorVersion,
+  DEFAULT_EVENT_LIMITS,
+  DEFAULT_READ_LIMIT,
+  decideAppend,
+  SyncError,
+  type AppendDecision,
+  type AppendLookup,
+  type AppendNotice,
+  type AppendResult,
+  type Event,
+  type EventLimits,
+  type EventPage,
+  type Filter,
+  type ReadOptions,
+  type ServerEventLog,
+  type SignalOptions,
+  type VersionedEvent,
+} from '@eventsync/core';
+import { migrate } from './schema.js';
+import { toSyncError } from './sqlite-errors.js';
+
+/** SQLite's `PRAGMA synchronous` levels; see https://sqlite.org/pragma.html#pragma_synchronous. */
+export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+
+const SYNCHRONOUS_LEVELS: readonly SqliteSynchronous[] = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
+
+/** Options of {@link SqliteEventStore}. Give `path` or `database`, not both. */
+export interface SqliteEventStoreOptions {
+  /**
+   * The database file, created with its folder's permissions when missing (`':memory:'` for a
+   * database that dies with the store). The store opens it and closes it in {@link SqliteEventStore.close}.
+   */
+  readonly path?: string;
+  /**
+   * An open better-sqlite3 database to use instead of `path`. The store sets its pragmas and migrates
+   * it, but leaves it open on `close`: whoever opened it closes it.
+   */
+  readonly database?: Database.Database;
+  /**
+   * `PRAGMA synchronous`. `FULL` syncs the write-ahead log to disk at every commit, so an acknowledged
+   * append survives a power cut; `NORMAL` survives a crash of the process but may lose the last
+   * commits on power loss.
+   *
+   * @defaultValue `'FULL'`
+   */
+  readonly synchronous?: SqliteSynchronous;
+  /**
+   * How long an append waits for another connection (another process on the same file) to release
+   * the write lock before failing with a retryable `SyncError('storage')`, in milliseconds.
+   *
+   * @defaultValue `5000`
+   */
+  readonly busyTimeoutMs?: number;
+  /**
+   * Bounds every appended event must keep; an event past them is `rejected` with `invalid_event`.
+   *
+   * @defaultValue `DEFAULT_EVENT_LIMITS` of `@eventsync/core` (64 KiB per event)
+   */
+  readonly limits?: EventLimits;
+  /**
+   * The largest page a read returns: a larger `limit` is lowered to it (the page then says `hasMore`).
+   *
+   * @defaultValue `10000`
+   */
+  readonly maxReadLimit?: number;
+}
+
+/** The defaults of {@link SqliteEventStoreOptions}. */
+export const DEFAULT_SQLITE_EVENT_STORE_OPTIONS = {
+  synchronous: 'FULL',
+  busyTimeoutMs: 5000,
+  limits: DEFAULT_EVENT_LIMITS,
+  maxReadLimit: 10_000,
+} as const satisfies Required<Omit<SqliteEventStoreOptions, 'path' | 'database'>>;
+
+interface EventRow {
+  readonly seq: number;
+  readonly json: string;
+}
+
+interface FilterClause {
+  readonly key: string;
+  readonly sql: string;
+  readonly values: readonly string[];
+}
+
+/**
+ * A {@link ServerEventLog} in a SQLite file, on better-sqlite3: the server's embedded default.
+ *
+ * Every append is one `BEGIN IMMEDIATE` transaction that reads the tenant's latest cursor, runs the
+ * shared append rules (`decideAppend`) with lookups answered inside it, stores the accepted events
+ * and moves the cursor; the write lock it takes serialises appends across connections and
+ * processes sharing the file, so cursors stay gapless. The database runs in WAL mode (readers never
+ * wait for the writer) with `synchronous=FULL` by default, so an append that resolved is on disk.
+ *
+ * Listeners hear of appends made through this instance, after they committed.
+ *
+ * @example
+ * ```ts
+ * const store = new SqliteEventStore({ path: './data/eventsync.db' });
+ * const [result] = await store.append('acme', [event]);
+ * const page = await store.read('acme', { since: CursorVersion.ZERO, limit: 500 });
+ * await store.close();
+ * ```
+ */
+export class SqliteEventStore implements ServerEventLog {
+  readonly #db: Database.Database;
+  readonly #ownsDatabase: boolean;
+  readonly #limits: EventLimits;
+  readonly #maxReadLimit: number;
+  readonly #listeners = new AppendListeners();
+  readonly #statements: ReturnType<typeof prepareStatements>;
+  readonly #filteredReads = new Map<string, Database.Statement<unknown[], EventRow>>();
+  readonly #appendTransaction: Database.Transaction<(tenant: string, events: readonly Event[]) => AppendDecision>;
+  readonly #readTransaction: Database.Transaction<
+    (tenant: string, since: number, limit: number, filter: readonly FilterClause[]) => EventPage
+  >;
+  #closed = false;
+
+  /** Opens (and creates or migrates) the database. @throws SyncError `invalid_input`, `storage` */
+  constructor(options: SqliteEventStoreOptions) {
+    const settings = resolveOptions(options);
+    this.#limits = settings.limits;
+    this.#maxReadLimit = settings.maxReadLimit;
+    this.#ownsDatabase = options.database === undefined;
+    let db: Database.Database | undefined;
+    try {
+      db = options.database ?? new Database(options.path, { timeout: settings.busyTimeoutMs });
+      db.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
+      const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
+      if (mode !== 'wal' && !db.memory) {
+        throw new SyncError('storage', `The SQLite database could not switch to WAL mode (it is in ${mode} mode)`);
+      }
+      db.pragma(`synchronous = ${settings.synchronous}`);
+      migrate(db);
+      this.#statements = prepareStatements(db);
+    } catch (error) {
+      if (this.#ownsDatabase && db?.open) db.close();
+      const where = options.path === undefined ? 'the given database' : options.path;
+      throw toSyncError(error, `open ${where} as`, 'storage');
+    }
+    this.#db = db;
+    this.#appendTransaction = db.transaction((tenant, events) => this.#appendInTransaction(tenant, events));
+    this.#readTransaction = db.transaction((tenant, since, limit, filter) =>
+      this.#readInTransaction(tenant, since, limit, filter),
+    );
+  }
+
+  async append(tenant: string, events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]> {
+    this.#enter(tenant, options);
+    if (!Array.isArray(events)) {
+      throw new SyncError('invalid_input', 'append takes an array of events', { details: { field: 'events' } });
+    }
+    if (events.length === 0) return [];
+    let decision: AppendDecision;
+    try {
+      decision = this.#appendTransaction.immediate(tenant, events);
+    } catch (error) {
+      throw toSyncError(error, 'append to');
+    }
+    const last = decision.accepted.at(-1);
+    if (last) this.#listeners.notify({ tenant, latest: last.version });
+    return decision.results;
+  }
+
+  async read(tenant: string, options: ReadOptions = {}): Promise<EventPage> {
+    this.#enter(tenant, options);
+    const since = options.since ?? CursorVersion.ZERO;
+    if (!(since instanceof CursorVersion)) {
+      throw new SyncError('invalid_input', 'since must be a CursorVersion', { details: { field: 'since' } });
+    }
+    const limit = Math.min(checkLimit(options.limit ?? DEFAULT_READ_LIMIT), this.#maxReadLimit);
+    const filter = filterClauses(options.filter);
+    try {
+      return this.#readTransaction(tenant, since.value, limit, filter);
+    } catch (error) {
+      throw toSyncError(error, 'read');
+    }
+  }
+
+  async latestVersion(tenant: string, options?: SignalOptions): Promise<CursorVersion> {
+    this.#enter(tenant, options);
+    try {
+      return CursorVersion.of(this.#latest(tenant));
+    } catch (error) {
+      throw toSyncError(error, 'read');
+    }
+  }
+
+  subscribe(listener: (notice: AppendNotice) => void): () => void {
+    if (this.#closed) throw closedError();
+    return this.#listeners.add(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    if (this.#ownsDatabase && this.#db.open) {
+      try {
+        this.#db.close();
+      } catch (error) {
+        throw toSyncError(error, 'close');
+      }
+    }
+  }
+
+  #appendInTransaction(tenant: string, events: readonly Event[]): AppendDecision {
+    const statements = this.#statements;
+    const latest = this.#latest(tenant);
+    // One query answers every `existing` lookup of the batch: most batches have no stored id at all.
+    const ids = [...new Set(events.map(idOf).filter((id) => id !== ''))];
+    const stored = new Map<string, EventRow>();
+    if (ids.length > 0) {
+      for (const row of statements.byIds.all(tenant, JSON.stringify(ids))) stored.set(row.id, row);
+    }
+    const lookup: AppendLookup = {
+      existing: (id) => {
+        const row = stored.get(id);
+        return row && { event: parseEvent(row.json), version: CursorVersion.of(row.seq) };
+      },
+      foreignAfter: (aggregateId, baseVersion, clientId) => {
+        const row = statements.foreignAfter.get(clientId, tenant, aggregateId, baseVersion);
+        return row?.foreign ? (row.latest ?? undefined) : undefined;
+      },
+    };
+    const decision = decideAppend(tenant, events, latest, lookup, this.#limits);
+    const { accepted } = decision;
+    if (accepted.length === 0) return decision;
+    for (const { event, version } of accepted) {
+      statements.insert.run(
+        tenant,
+        version.value,
+        event.id,
+        event.aggregateId,
+        event.type,
+        event.metadata.clientId,
+        JSON.stringify(event),
+      );
+    }
+    statements.setLatest.run(tenant, accepted.at(-1)!.version.value);
+    return decision;
+  }
+
+  #readInTransaction(tenant: string, since: number, limit: number, filter: readonly FilterClause[]): EventPage {
+    if (filter.length === 0) {
+      // One more row than asked for says whether the log goes on.
+      const rows = this.#statements.page.all(tenant, since, limit + 1);
+      if (rows.length === 0) checkSince(since, this.#latest(tenant));
+      const page = rows.length > limit ? rows.slice(0, limit) : rows;
+      return {
+        events: page.map(toVersionedEvent),
+        next: CursorVersion.of(page.at(-1)?.seq ?? since),
+        hasMore: rows.length > limit,
+      };
+    }
+    const rows = this.#filteredRead(filter).all(tenant, since, ...filter.flatMap((clause) => clause.values), limit);
+    const events = rows.map(toVersionedEvent);
+    if (rows.length === limit) {
+      // A full page stops at its last event; the log may go on past it, matching or not.
+      const last = rows.at(-1)!.seq;
+      return { events, next: CursorVersion.of(last), hasMore: this.#statements.after.get(tenant, last) !== undefined };
+    }
+    // A short page scanned the whole log: the next read starts at its end, past what the filter skipped.
+    const latest = this.#latest(tenant);
+    checkSince(since, latest);
+    return { events, next: CursorVersion.of(Math.max(latest, since)), hasMore: false };
+  }
+
+  #filteredRead(filter: readonly FilterClause[]): Database.Statement<unknown[], EventRow> {
+    const key = filter.map((clause) => clause.key).join('&');
+    let statement = this.#filteredReads.get(key);
+    if (!statement) {
+      const where = filter.map((clause) => ` AND ${clause.sql}`).join('');
+      statement = this.#db.prepare<unknown[], EventRow>(
+        `SELECT seq, json FROM events WHERE tenant = ? AND seq > ?${where} ORDER BY seq LIMIT ?`,
+      );
+      this.#filteredReads.set(key, statement);
+    }
+    return statement;
+  }
+
+  #latest(tenant: string): number {
+    return this.#statements.latest.get(tenant)?.latest ?? 0;
+  }
+
+  #enter(tenant: string, options: SignalOptions | undefined): void {
+    if (this.#closed) throw closedError();
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      throw signal.reason === undefined ? new SyncError('aborted', 'The operation was aborted') : signal.reason;
+    }
+    checkTenant(tenant);
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    latest: db.prepare<[string], { latest: number }>('SELECT latest FROM tenants WHERE tenant = ?'),
+    setLatest: db.prepare<[string, number]>(
+      'INSERT INTO tenants (tenant, latest) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET latest = excluded.latest',
+    ),
+    byIds: db.prepare<[string, string], EventRow & { id: string }>(
+      'SELECT id, seq, json FROM events WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))',
+    ),
+    foreignAfter: db.prepare<[string, string, string, number], { latest: number | null; foreign: number | null }>(
+      `SELECT MAX(seq) AS latest, MAX(client_id <> ?) AS "foreign"
+         FROM events WHERE tenant = ? AND aggregate_id = ? AND seq > ?`,
+    ),
+    insert: db.prepare<[string, number, string, string, string, string, string]>(
+      'INSERT INTO events (tenant, seq, id, aggregate_id, type, client_id, json) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    page: db.prepare<[string, number, number], EventRow>(
+      'SELECT seq, json FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?',
+    ),
+    after: db.prepare<[string, number], { one: number }>(
+      'SELECT 1 AS one FROM events WHERE tenant = ? AND seq > ? LIMIT 1',
+    ),
+  };
+}
+
+function resolveOptions(options: SqliteEventStoreOptions) {
+  if (typeof options !== 'object' || options === null) {
+    throw new SyncError('invalid_input', 'SqliteEventStore takes an options object with a path or a database');
+  }
+  const settings = { ...DEFAULT_SQLITE_EVENT_STORE_OPTIONS, ...definedOnly(options) };
+  if ((options.path === undefined) === (options.database === undefined)) {
+    throw new SyncError('invalid_input', 'Give SqliteEventStore either a path or an open database, not both', {
+      details: { field: options.path === undefined ? 'path' : 'database' },
+    });
+  }
+  if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '')) {
+    throw new SyncError('invalid_input', 'path must be a non-empty string', { details: { field: 'path' } });
+  }
+  if (!SYNCHRONOUS_LEVELS.includes(settings.synchronous)) {
+    throw new SyncError('invalid_input', `synchronous must be one of ${SYNCHRONOUS_LEVELS.join(', ')}`, {
+      details: { field: 'synchronous' },
+    });
+  }
+  if (!Number.isSafeInteger(settings.busyTimeoutMs) || settings.busyTimeoutMs < 0) {
+    throw new SyncError('invalid_input', 'busyTimeoutMs must be a non-negative integer', {
+      details: { field: 'busyTimeoutMs' },
+    });
+  }
+  checkLimit(settings.maxReadLimit, 'maxReadLimit');
+  return settings;
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as Partial<T>;
+}
+
+function checkLimit(limit: number, field = 'limit'): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new SyncError('invalid_input', `${field} must be a positive integer, got ${String(limit)}`, {
+      details: { field },
+    });
+  }
+  return limit;
+}
+
+/** The SQL conditions of a filter; `tenant` in it is ignored, the store is scoped already. */
+function filterClauses(filter: Filter | undefined): FilterClause[] {
+  if (filter === undefined) return [];
+  if (typeof filter !== 'object' || filter === null) {
+    throw new SyncError('invalid_input', 'filter must be an object', { details: { field: 'filter' } });
+  }
+  const clauses: FilterClause[] = [];
+  for (const [field, column] of [
+    ['type', 'type'],
+    ['aggregateId', 'aggregate_id'],
+  ] as const) {
+    const wanted: unknown = filter[field];
+    if (wanted === undefined) continue;
+    if (typeof wanted === 'string') {
+      clauses.push({ key: `${field}=`, sql: `${column} = ?`, values: [wanted] });
+    } else if (Array.isArray(wanted) && wanted.every((item) => typeof item === 'string')) {
+      clauses.push({
+        key: `${field}[]`,
+        sql: `${column} IN (SELECT value FROM json_each(?))`,
+        values: [JSON.stringify(wanted)],
+      });
+    } else {
+      throw new SyncError('invalid_input', `filter.${field} must be a string or a list of strings`, {
+        details: { field: `filter.${field}` },
+      });
+    }
+  }
+  return clauses;
+}
+
+function idOf(candidate: unknown): string {
+  const id = (candidate as { id?: unknown } | null)?.id;
+  return typeof id === 'string' ? id : '';
+}
+
+/** Stored events are plain JSON: `JSON.parse` makes a `__proto__` key an own property, never a prototype. */
+function parseEvent(json: string): Event {
+  return JSON.parse(json) as Event;
+}
+
+function toVersionedEvent(row: EventRow): VersionedEvent {
+  return { event: parseEvent(row.json), version: CursorVersion.of(row.seq) };
+}
+
+/** A reader ahead of the log has a cursor from another log, or from before a restore: refuse it. */
+function checkSince(since: number, latest: number): void {
+  if (since > latest) {
+    throw new SyncError(
+      'invalid_input',
+      `Cursor ${since} is past the log's latest version ${latest}: this log is behind the reader (restored from a backup?)`,
+      { details: { field: 'since', max: latest, actual: since } },
+    );
+  }
+}
+
+function closedError(): SyncError {
+  return new SyncError('closed', 'The SQLite event store is closed');
+}
