@@ -1,0 +1,215 @@
+import {
+  CursorVersion,
+  SyncError,
+  validateEvent,
+  type AppendResult,
+  type Event,
+  type EventLimits,
+  type EventPage,
+  type LiveBatch,
+  type VersionedEvent,
+} from '@eventsync/core';
+import * as v from 'valibot';
+import type { ProblemDocument } from './problem.js';
+import {
+  describeIssues,
+  healthResponseSchema,
+  problemSchema,
+  pullResponseSchema,
+  pushResponseSchema,
+  streamBatchSchema,
+  versionResponseSchema,
+} from './schemas.js';
+import type { HealthResponse } from './wire.js';
+
+/** Options of the decoders of server responses. */
+export interface DecodeOptions {
+  /**
+   * The bounds events read from the server must keep. The server has checked its own limits already,
+   * so by default the size bound is lifted (a server may allow events larger than 64 KiB) while the
+   * shape rules stay.
+   *
+   * @defaultValue `{ maxEventBytes: Infinity }`
+   */
+  readonly limits?: EventLimits;
+}
+
+const DEFAULT_DECODE_LIMITS: EventLimits = { maxEventBytes: Number.POSITIVE_INFINITY };
+
+/**
+ * Decodes the `200` answer of `POST /v1/events` for the batch that was sent: one result per event,
+ * in the batch's order, with the same ids; accepted events at increasing versions.
+ *
+ * @param json - the parsed body (untrusted).
+ * @param batch - the events that were pushed, or their ids.
+ * @throws SyncError `protocol` saying what is wrong.
+ *
+ * @example
+ * ```ts
+ * const results = decodePushResponse(await response.json(), batch);
+ * ```
+ */
+export function decodePushResponse(json: unknown, batch: readonly (Pick<Event, 'id'> | string)[]): AppendResult[] {
+  const { results } = parse(pushResponseSchema, json, 'push response');
+  if (results.length !== batch.length) {
+    throw malformed(
+      'push response',
+      'results',
+      `${results.length} results for a batch of ${batch.length} events (one per event, in order)`,
+    );
+  }
+  let lastAccepted = -1;
+  return results.map((result, i): AppendResult => {
+    const sent = batch[i] as Pick<Event, 'id'> | string;
+    const id = typeof sent === 'string' ? sent : sent.id;
+    if (result.id !== id) {
+      throw malformed('push response', `results.${i}.id`, `result ${i} is for ${result.id}, but event ${i} is ${id}`);
+    }
+    switch (result.status) {
+      case 'accepted': {
+        const version = CursorVersion.parse(result.version);
+        if (version.value <= lastAccepted) {
+          throw malformed(
+            'push response',
+            `results.${i}.version`,
+            `accepted events must get increasing versions, got ${version.value} after ${lastAccepted}`,
+          );
+        }
+        lastAccepted = version.value;
+        return { id, status: 'accepted', version };
+      }
+      case 'duplicate':
+        return { id, status: 'duplicate', version: CursorVersion.parse(result.version) };
+      case 'conflict':
+        return { id, status: 'conflict', latest: CursorVersion.parse(result.latest), reason: result.reason };
+      case 'rejected':
+        return { id, status: 'rejected', code: result.code, reason: result.reason };
+    }
+  });
+}
+
+/**
+ * Decodes the `200` answer of `GET /v1/events`: valid events at strictly increasing versions, all
+ * after `since` when it is given, and a `next` that is not before the last event nor before `since`.
+ *
+ * @param json - the parsed body (untrusted).
+ * @param since - the cursor the pull asked for, to check the page against.
+ * @throws SyncError `protocol` saying what is wrong.
+ */
+export function decodePullResponse(json: unknown, since?: CursorVersion, options: DecodeOptions = {}): EventPage {
+  const body = parse(pullResponseSchema, json, 'pull response');
+  const events = decodeVersionedEvents(body.events, 'pull response', 'events', since, options);
+  const next = CursorVersion.parse(body.next);
+  const last = events.at(-1)?.version;
+  if (last !== undefined && next.value < last.value) {
+    throw malformed('pull response', 'next', `next (${next.value}) is before the last event's version (${last.value})`);
+  }
+  if (since !== undefined && next.value < since.value) {
+    throw malformed('pull response', 'next', `next (${next.value}) is before since (${since.value})`);
+  }
+  if (since !== undefined && body.hasMore && next.value === since.value) {
+    throw malformed('pull response', 'next', `hasMore is true but next (${next.value}) did not move past since`);
+  }
+  return { events, next, hasMore: body.hasMore };
+}
+
+/** Decodes the `200` answer of `GET /v1/version`. @throws SyncError `protocol`. */
+export function decodeVersionResponse(json: unknown): CursorVersion {
+  return CursorVersion.parse(parse(versionResponseSchema, json, 'version response').latest);
+}
+
+/** Decodes the `200` answer of `GET /v1/health`. @throws SyncError `protocol`. */
+export function decodeHealthResponse(json: unknown): HealthResponse {
+  return parse(healthResponseSchema, json, 'health response');
+}
+
+/**
+ * Decodes the `data` of an `events` message of `/v1/stream`: valid events at strictly increasing
+ * versions, after `after` when it is given, and a `cursor` not before the last event. A batch may
+ * hold no events (the first message of a stream, saying where it starts).
+ *
+ * @param json - the parsed `data` (untrusted).
+ * @param after - the cursor of the previous message, to check the batch against.
+ * @throws SyncError `protocol` saying what is wrong.
+ */
+export function decodeStreamBatch(json: unknown, after?: CursorVersion, options: DecodeOptions = {}): LiveBatch {
+  const body = parse(streamBatchSchema, json, 'stream batch');
+  // Events at or before `after` are not an error here: a reader drops what it already has.
+  const events = decodeVersionedEvents(body.events, 'stream batch', 'events', undefined, options);
+  const cursor = CursorVersion.parse(body.cursor);
+  const last = events.at(-1)?.version;
+  if (last !== undefined && cursor.value < last.value) {
+    throw malformed('stream batch', 'cursor', `cursor (${cursor.value}) is before the last event (${last.value})`);
+  }
+  if (after !== undefined && last === undefined && cursor.value < after.value) {
+    throw malformed('stream batch', 'cursor', `cursor (${cursor.value}) went back from ${after.value}`);
+  }
+  return { events, cursor };
+}
+
+/**
+ * Decodes a problem document (`application/problem+json`). Unknown members are dropped but for
+ * `limit`, `max`, `actual` and `eventId`; `type`, `title` and `status` are filled in when missing.
+ *
+ * @param json - the parsed body (untrusted).
+ * @param status - the response's HTTP status, used when the document has none.
+ * @throws SyncError `protocol` when it is not a problem document with a `code`.
+ */
+export function decodeProblem(json: unknown, status?: number): ProblemDocument {
+  const body = parse(problemSchema, json, 'problem document');
+  const document: Record<string, unknown> = {
+    type: body.type ?? `urn:eventsync:problem:${body.code}`,
+    title: body.title ?? body.code,
+    status: body.status ?? status ?? 0,
+    code: body.code,
+  };
+  for (const key of ['detail', 'limit', 'max', 'actual', 'eventId'] as const) {
+    if (body[key] !== undefined) document[key] = body[key];
+  }
+  return document as ProblemDocument;
+}
+
+function decodeVersionedEvents(
+  items: readonly { event: unknown; version: string }[],
+  what: string,
+  field: string,
+  since: CursorVersion | undefined,
+  options: DecodeOptions,
+): VersionedEvent[] {
+  const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+  let previous = since?.value ?? -1;
+  return items.map((item, i) => {
+    try {
+      validateEvent(item.event, limits);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw malformed(what, `${field}.${i}.event`, message, error);
+    }
+    const version = CursorVersion.parse(item.version);
+    if (version.value <= previous) {
+      throw malformed(
+        what,
+        `${field}.${i}.version`,
+        since !== undefined && i === 0
+          ? `version ${version.value} is not after since (${since.value})`
+          : `versions must increase, got ${version.value} after ${previous}`,
+      );
+    }
+    previous = version.value;
+    return { event: item.event, version };
+  });
+}
+
+function parse<TSchema extends v.GenericSchema>(schema: TSchema, json: unknown, what: string): v.InferOutput<TSchema> {
+  const result = v.safeParse(schema, json);
+  if (result.success) return result.output;
+  const { field, message } = describeIssues(result.issues);
+  throw malformed(what, field, message);
+}
+
+function malformed(what: string, field: string, message: string, cause?: unknown): SyncError {
+  return new SyncError('protocol', `The server's ${what} is malformed: ${field}: ${message}`, {
+    details: { field },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
