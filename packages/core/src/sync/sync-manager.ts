@@ -161,6 +161,8 @@ export class SyncManager {
   /** Aggregates to check for conflicts: every pending one after a (re)start, then those that changed. */
   #checkAll = true;
   readonly #suspects = new Set<string>();
+  /** Appends and conflict decisions take turns at the outbox; see `#exclusive`. */
+  #outboxLock: Promise<void> = Promise.resolve();
 
   /** @throws SyncError `invalid_input` for missing or impossible options. */
   constructor(options: SyncManagerOptions) {
@@ -242,25 +244,29 @@ export class SyncManager {
   async append(input: EventInput | readonly EventInput[], options: SignalOptions = {}): Promise<Event[]> {
     this.#enter(options.signal);
     const inputs: readonly EventInput[] = Array.isArray(input) ? input : [input as EventInput];
-    const bases = new Map<string, string>();
-    const events: Event[] = [];
-    for (const item of inputs) {
-      if (!item || typeof item !== 'object')
-        throw new SyncError('invalid_input', 'append takes an event input or a list of them');
-      let base = item.metadata?.baseVersion ?? bases.get(item.aggregateId);
-      if (base === undefined && typeof item.aggregateId === 'string') {
-        base = (await this.#store.aggregateVersion(item.aggregateId, options)).toString();
-        bases.set(item.aggregateId, base);
+    // Under the outbox lock, so that no conflict decision rewrites the outbox between these steps.
+    const events = await this.#exclusive(async () => {
+      const bases = new Map<string, string>();
+      const made: Event[] = [];
+      for (const item of inputs) {
+        if (!item || typeof item !== 'object')
+          throw new SyncError('invalid_input', 'append takes an event input or a list of them');
+        let base = item.metadata?.baseVersion ?? bases.get(item.aggregateId);
+        if (base === undefined && typeof item.aggregateId === 'string') {
+          base = (await this.#store.aggregateVersion(item.aggregateId, options)).toString();
+          bases.set(item.aggregateId, base);
+        }
+        made.push(
+          this.#factory.create({
+            ...item,
+            metadata: { ...item.metadata, ...(base === undefined ? {} : { baseVersion: base }) },
+          }),
+        );
       }
-      events.push(
-        this.#factory.create({
-          ...item,
-          metadata: { ...item.metadata, ...(base === undefined ? {} : { baseVersion: base }) },
-        }),
-      );
-    }
+      if (made.length > 0) await this.#store.appendLocal(made, options);
+      return made;
+    });
     if (events.length === 0) return [];
-    await this.#store.appendLocal(events, options);
     this.#emitter.emit('event.appended', { events });
     await this.#refreshCounts();
     this.#auto.appended();
@@ -618,26 +624,59 @@ export class SyncManager {
     remove: readonly string[],
     signal: AbortSignal | undefined,
   ): Promise<ConflictRecord> {
-    const bases = new Map<string, string>();
-    const rebased: Event[] = [];
-    for (const event of resolution.resolvedEvents) {
-      let base = bases.get(event.aggregateId);
-      if (base === undefined) {
-        base = (await this.#store.aggregateVersion(event.aggregateId, { signal })).toString();
-        bases.set(event.aggregateId, base);
+    const resolved = await this.#exclusive(async () => {
+      const bases = new Map<string, string>();
+      const rebased: Event[] = [];
+      for (const event of resolution.resolvedEvents) {
+        let base = bases.get(event.aggregateId);
+        if (base === undefined) {
+          base = (await this.#store.aggregateVersion(event.aggregateId, { signal })).toString();
+          bases.set(event.aggregateId, base);
+        }
+        rebased.push({ ...event, metadata: { ...event.metadata, baseVersion: base } });
       }
-      rebased.push({ ...event, metadata: { ...event.metadata, baseVersion: base } });
-    }
-    const resolved: ConflictRecord = {
-      ...record,
-      status: 'resolved',
-      resolution: { ...resolution, resolvedEvents: rebased },
-      resolvedAt: this.#timers.now(),
-    };
-    await this.#store.updateOutbox({ remove, add: rebased, conflict: resolved }, { signal });
+      // Events of the aggregate appended while the resolver decided came after the events it decided
+      // on: they move behind the resolved events, so this client's events keep their order.
+      const removing = new Set(remove);
+      const late =
+        removing.size === 0 || rebased.length === 0
+          ? []
+          : (await this.#store.pending({ aggregateId: record.conflict.aggregateId, signal }))
+              .map((entry) => entry.event)
+              .filter((event) => !removing.has(event.id));
+      const decided: ConflictRecord = {
+        ...record,
+        status: 'resolved',
+        resolution: { ...resolution, resolvedEvents: rebased },
+        resolvedAt: this.#timers.now(),
+      };
+      await this.#store.updateOutbox(
+        {
+          remove: [...remove, ...late.map((event) => event.id)],
+          add: [...rebased, ...late],
+          conflict: decided,
+        },
+        { signal },
+      );
+      return decided;
+    });
+    const rebased = resolved.resolution?.resolvedEvents ?? [];
     this.#emitter.emit('outbox.rebased', { removed: remove, added: rebased });
     this.#emitter.emit('conflict.resolved', { record: resolved });
     return resolved;
+  }
+
+  /** Runs `task` alone among the outbox's appends and rewrites (an async mutex). */
+  async #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const previous = this.#outboxLock;
+    let release!: () => void;
+    this.#outboxLock = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await previous;
+      return await task();
+    } finally {
+      release();
+    }
   }
 
   /**
