@@ -239,17 +239,19 @@ describe('decideAppend', () => {
   });
 
   describe('tenants', () => {
-    it('stamps the log’s tenant into the metadata of accepted events', () => {
-      const decision = decide([], [event({ n: 1 }), event({ n: 2, tenant: 'acme' })]);
-      expect(decision.accepted.map(({ event: stored }) => stored.metadata.tenant)).toEqual(['acme', 'acme']);
+    it('stores events as they were pushed, with or without their own tenant', () => {
+      const bare = event({ n: 1 });
+      const named = event({ n: 2, tenant: 'acme' });
+      const decision = decide([], [bare, named]);
+      expect(decision.accepted.map(({ event: stored }) => stored)).toEqual([bare, named]);
     });
 
-    it('replaces a tenant the client claimed with the log’s tenant', () => {
+    it('refuses an event that names another tenant', () => {
       const pushed = event({ n: 1, tenant: 'other' });
-      const decision = decide([], [pushed]);
-      expect(decision.accepted[0]!.event.metadata.tenant).toBe('acme');
-      expect(decision.accepted[0]!.event).toMatchObject({ id: pushed.id, data: pushed.data });
-      expect(pushed.metadata.tenant).toBe('other');
+      const decision = decide([], [pushed, event({ n: 2 })]);
+      expect(decision.results[0]).toMatchObject({ id: pushed.id, status: 'rejected', code: 'forbidden' });
+      expect(decision.accepted.map(({ event: stored }) => stored.id)).not.toContain(pushed.id);
+      expect(decision.accepted).toHaveLength(1);
     });
 
     it('does not change the pushed events', () => {

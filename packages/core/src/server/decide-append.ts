@@ -22,7 +22,7 @@ export interface AppendLookup {
 /** The outcome of {@link decideAppend}: a result per event, and the events to store at their versions. */
 export interface AppendDecision {
   readonly results: AppendResult[];
-  /** Events to store, in order, each with `metadata.tenant` set to the log's tenant. */
+  /** Events to store, in order, exactly as they were pushed. */
   readonly accepted: { readonly event: Event; readonly version: CursorVersion }[];
 }
 
@@ -71,6 +71,16 @@ export function decideAppend(
       continue;
     }
     const { aggregateId, metadata } = event;
+    if (metadata.tenant !== undefined && metadata.tenant !== tenant) {
+      // The log is the tenant's scope; an event may repeat its tenant, never name another one.
+      results.push({
+        id,
+        status: 'rejected',
+        code: 'forbidden',
+        reason: `metadata.tenant is ${JSON.stringify(metadata.tenant)}, but this push writes to tenant ${JSON.stringify(tenant)}`,
+      });
+      continue;
+    }
     const blocked = conflicted.get(aggregateId);
     if (blocked !== undefined) {
       results.push({
@@ -109,7 +119,7 @@ export function decideAppend(
       }
     }
     const version = CursorVersion.of(latest + accepted.length + 1);
-    const stored: Event = metadata.tenant === tenant ? event : { ...event, metadata: { ...metadata, tenant } };
+    const stored: Event = event;
     accepted.push({ event: stored, version });
     inBatch.set(id, { event: stored, version });
     let writers = batchWriters.get(aggregateId);

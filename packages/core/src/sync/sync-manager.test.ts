@@ -229,6 +229,40 @@ describe('SyncManager', () => {
       await expectSyncError(() => b.manager.resolveConflict('nope', 'keep_remote'), 'not_found');
     });
 
+    it('holds back later events of a parked aggregate and pushes them after the decision, in order', async () => {
+      const a = world.client('a');
+      const b = world.client('b', { resolver: park });
+      await a.manager.sync();
+      await b.manager.sync();
+      await a.manager.append(todo('t1', 'from a'));
+      const [parkedEvent] = await b.manager.append(todo('t1', 'b first'));
+      await a.manager.sync();
+      await b.manager.sync();
+      const [later] = await b.manager.append(todo('t1', 'b second'));
+      const [elsewhere] = await b.manager.append(todo('t2', 'b elsewhere'));
+      expect(await b.manager.sync()).toMatchObject({ pushed: 1 });
+      expect(await serverIds(world)).not.toContain(later!.id);
+      expect(await serverIds(world)).toContain(elsewhere!.id);
+      const [inbox] = await b.manager.conflicts({ status: 'open' });
+      await b.manager.resolveConflict(inbox!.id, 'keep_local');
+      await b.manager.sync();
+      const fromB = (await world.log.read('default')).events.filter(
+        (item) => item.event.metadata.clientId === 'b' && item.event.aggregateId === 't1',
+      );
+      expect(fromB.map((item) => item.event.id)).toEqual([parkedEvent!.id, later!.id]);
+    });
+
+    it('stamps events after those it made before a restart, even when the wall clock went back', async () => {
+      const clock = new FakeClock({ now: Date.UTC(2026, 5, 1) });
+      const first = world.client('a', { timers: clock });
+      const [before] = await first.manager.append(todo('t1', 'before the crash'));
+      await first.manager.close();
+      clock.set(Date.UTC(2026, 0, 1));
+      const again = world.client('a', { store: first.store, timers: clock });
+      const [after] = await again.manager.append(todo('t1', 'after the restart'));
+      expect(after!.metadata.timestamp > before!.metadata.timestamp).toBe(true);
+    });
+
     it('acknowledges an event whose push answer was lost when it shows up in the next pull', async () => {
       let lose = true;
       const a = world.client('a', { wrap: (transport) => losingPushAnswers(transport, () => lose) });

@@ -163,6 +163,7 @@ export class SyncManager {
   readonly #suspects = new Set<string>();
   /** Appends and conflict decisions take turns at the outbox; see `#exclusive`. */
   #outboxLock: Promise<void> = Promise.resolve();
+  #clockResumed = false;
 
   /** @throws SyncError `invalid_input` for missing or impossible options. */
   constructor(options: SyncManagerOptions) {
@@ -246,6 +247,7 @@ export class SyncManager {
     const inputs: readonly EventInput[] = Array.isArray(input) ? input : [input as EventInput];
     // Under the outbox lock, so that no conflict decision rewrites the outbox between these steps.
     const events = await this.#exclusive(async () => {
+      await this.#resumeClock(options.signal);
       const bases = new Map<string, string>();
       const made: Event[] = [];
       for (const item of inputs) {
@@ -469,6 +471,7 @@ export class SyncManager {
     const totals: Totals = { pushed: 0, pulled: 0, acknowledged: 0, conflicts: 0, resolved: 0, parked: 0, rejected: 0 };
     const timings = { pullMs: 0, resolveMs: 0, pushMs: 0 };
     let rounds = 0;
+    await this.#resumeClock(signal).catch(() => {});
     let settled = false;
     try {
       while (rounds < this.#maxRounds && !settled) {
@@ -534,9 +537,10 @@ export class SyncManager {
         if (event.metadata.clientId !== this.clientId) {
           const base = bases.get(event.aggregateId);
           if (base !== undefined && version.value > base) this.#suspects.add(event.aggregateId);
-          if (latestTimestamp === undefined || event.metadata.timestamp > latestTimestamp)
-            latestTimestamp = event.metadata.timestamp;
         }
+        // HLC strings sort in time order, so the greatest string is the latest timestamp.
+        if (latestTimestamp === undefined || event.metadata.timestamp > latestTimestamp)
+          latestTimestamp = event.metadata.timestamp;
       }
       if (latestTimestamp !== undefined) this.#factory.clock.receive(latestTimestamp);
       if (applied.acknowledged.length > 0) {
@@ -635,11 +639,12 @@ export class SyncManager {
         }
         rebased.push({ ...event, metadata: { ...event.metadata, baseVersion: base } });
       }
-      // Events of the aggregate appended while the resolver decided came after the events it decided
-      // on: they move behind the resolved events, so this client's events keep their order.
+      // Events of the aggregate appended while the resolver decided (or while the conflict was parked)
+      // came after the events it decided on: they move behind the resolved events, so this client's
+      // events keep their order.
       const removing = new Set(remove);
       const late =
-        removing.size === 0 || rebased.length === 0
+        rebased.length === 0
           ? []
           : (await this.#store.pending({ aggregateId: record.conflict.aggregateId, signal }))
               .map((entry) => entry.event)
@@ -686,7 +691,9 @@ export class SyncManager {
    * @returns how many events met a conflict.
    */
   async #pushAll(totals: Totals, signal: AbortSignal): Promise<number> {
-    const blocked = new Set<string>();
+    // A parked conflict holds back its aggregate's later events too: they go after the decision.
+    const parked = await this.#store.conflicts({ status: 'open', signal });
+    const blocked = new Set<string>(parked.map((record) => record.conflict.aggregateId));
     let conflicts = 0;
     let afterSeq = 0;
     for (;;) {
@@ -729,6 +736,26 @@ export class SyncManager {
       }
       await this.#refreshCounts();
     }
+  }
+
+  /**
+   * Once per manager: moves the clock past the timestamps already in the store (the outbox and the
+   * log's last event), so that a client rebuilt after a crash never stamps an event earlier than the
+   * ones it made before, even if its wall clock went back meanwhile.
+   */
+  async #resumeClock(signal: AbortSignal | undefined): Promise<void> {
+    if (this.#clockResumed) return;
+    const pending = await this.#store.pending({ signal });
+    const latest = await this.#store.latestVersion({ signal });
+    const tail = latest.isZero()
+      ? []
+      : await this.#store.load(CursorVersion.of(latest.value - 1), { limit: 1, signal });
+    let newest: string | undefined;
+    for (const event of [...pending.map((entry) => entry.event), ...tail.map((item) => item.event)]) {
+      if (newest === undefined || event.metadata.timestamp > newest) newest = event.metadata.timestamp;
+    }
+    if (newest !== undefined) this.#factory.clock.receive(newest);
+    this.#clockResumed = true;
   }
 
   async #refreshCounts(): Promise<void> {

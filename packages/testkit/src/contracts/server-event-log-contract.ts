@@ -161,10 +161,13 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
         expect(versions(results)[1]).toBe('1');
       });
 
-      it('stores events with the tenant they were appended to, whatever the event says', async () => {
-        await log.append('t1', [alice.make('x', { metadata: { tenant: 'someone-else' } })]);
-        const [stored] = await readAll('t1');
-        expect(stored?.metadata.tenant).toBe('t1');
+      it('refuses an event that names another tenant, and stores the others as they were sent', async () => {
+        const intruder = alice.make('x', { metadata: { tenant: 'someone-else' } });
+        const plain = alice.make('y');
+        const results = await log.append('t1', [intruder, plain]);
+        expect(results[0]).toMatchObject({ id: intruder.id, status: 'rejected', code: 'forbidden' });
+        expect(results[1]?.status).toBe('accepted');
+        expect(await readAll('t1')).toEqual([plain]);
         expect(await readAll('someone-else')).toEqual([]);
       });
 
@@ -183,8 +186,8 @@ export function describeServerEventLogContract<L extends ServerEventLog>(
         const [result] = await log.append('t2', [event]);
         expect(result).toMatchObject({ id: event.id, status: 'accepted' });
         expect(result?.status === 'accepted' && result.version.toString()).toBe('1');
-        expect((await readAll('t2'))[0]?.metadata.tenant).toBe('t2');
-        expect((await readAll('t1'))[1]?.metadata.tenant).toBe('t1');
+        expect(await readAll('t2')).toEqual([event]);
+        expect((await readAll('t1'))[1]).toEqual(event);
       });
 
       it('refuses a missing tenant with invalid_input', async () => {
