@@ -1,4 +1,4 @@
-import { TestEvents } from '@eventsync/testkit';
+import { TestEvents, propertyOptions as seededProperties } from '@eventsync/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Event, JsonValue } from '../event/event.js';
@@ -7,10 +7,7 @@ import { HlcTimestamp } from '../version/hlc-timestamp.js';
 import type { Conflict, ResolveContext, ResolvedConflict } from './conflict.js';
 import { lastWriteWins } from './last-write-wins.js';
 
-const propertyOptions = {
-  seed: Number(process.env.EVENTSYNC_PROPERTY_SEED ?? 20261124),
-  numRuns: Number(process.env.EVENTSYNC_PROPERTY_RUNS ?? 200),
-};
+const propertyOptions = seededProperties();
 
 const T = Date.UTC(2026, 10, 24, 18, 40, 15, 123);
 

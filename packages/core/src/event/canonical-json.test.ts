@@ -2,11 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, sameEventContent } from './canonical-json.js';
 import type { Event } from './event.js';
+import { propertyOptions as seededProperties } from '@eventsync/testkit';
 
-const propertyOptions = {
-  seed: Number(process.env.EVENTSYNC_PROPERTY_SEED ?? 20261124),
-  numRuns: Number(process.env.EVENTSYNC_PROPERTY_RUNS ?? 200),
-};
+const propertyOptions = seededProperties();
 
 /** The same value with the keys of every object written in reverse order. */
 function reverseKeys(value: unknown): unknown {

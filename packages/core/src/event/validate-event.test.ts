@@ -2,11 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SyncError } from '../errors/sync-error.js';
 import { DEFAULT_EVENT_LIMITS, isPlainObject, ULID_PATTERN, utf8Length, validateEvent } from './validate-event.js';
+import { propertyOptions as seededProperties } from '@eventsync/testkit';
 
-const propertyOptions = {
-  seed: Number(process.env.EVENTSYNC_PROPERTY_SEED ?? 20261124),
-  numRuns: Number(process.env.EVENTSYNC_PROPERTY_RUNS ?? 200),
-};
+const propertyOptions = seededProperties();
 
 function thrown(fn: () => unknown): SyncError {
   try {

@@ -1,4 +1,4 @@
-import { FakeClock, MemoryNetwork } from '@eventsync/testkit';
+import { FakeClock, MemoryNetwork, propertyOptions as seededProperties } from '@eventsync/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConflictResolver } from '../conflict/conflict.js';
@@ -26,10 +26,7 @@ import { createWorld, keepLocal, keepRemote } from './test-support.js';
 // prints) replays a failure. Nothing waits on real time: the network's delays, the resolvers' thinking
 // time and every timestamp run on a FakeClock.
 
-const propertyOptions = {
-  seed: Number(process.env.EVENTSYNC_PROPERTY_SEED ?? 20261124),
-  numRuns: Number(process.env.EVENTSYNC_PROPERTY_RUNS ?? 200),
-};
+const propertyOptions = seededProperties();
 const TENANT = 'default';
 const AGGREGATES = ['t1', 't2', 't3'] as const;
 const FIELDS = ['title', 'done', 'note'] as const;

@@ -4,11 +4,9 @@ import { SyncError } from '../errors/sync-error.js';
 import { CursorVersion } from './cursor-version.js';
 import { HlcTimestamp, MAX_HLC_COUNTER, MAX_HLC_WALL_TIME } from './hlc-timestamp.js';
 import { HybridLogicalClock } from './hybrid-logical-clock.js';
+import { propertyOptions as seededProperties } from '@eventsync/testkit';
 
-const propertyOptions = {
-  seed: Number(process.env.EVENTSYNC_PROPERTY_SEED ?? 20261124),
-  numRuns: Number(process.env.EVENTSYNC_PROPERTY_RUNS ?? 200),
-};
+const propertyOptions = seededProperties();
 
 function thrown(fn: () => unknown): SyncError {
   try {

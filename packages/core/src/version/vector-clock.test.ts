@@ -3,11 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { SyncError } from '../errors/sync-error.js';
 import { CursorVersion } from './cursor-version.js';
 import { VectorClock } from './vector-clock.js';
+import { propertyOptions as seededProperties } from '@eventsync/testkit';
 
-const propertyOptions = {
-  seed: Number(process.env.EVENTSYNC_PROPERTY_SEED ?? 20261124),
-  numRuns: Number(process.env.EVENTSYNC_PROPERTY_RUNS ?? 200),
-};
+const propertyOptions = seededProperties();
 
 function thrown(fn: () => unknown): SyncError {
   try {
