@@ -33,3 +33,12 @@ export {
 export { decodePullQuery, decodePushRequest, encodePullQuery } from './protocol/request.js';
 export type { PullQuery, PullQueryLimits } from './protocol/request.js';
 export { formatStreamMessage, formatStreamOpening, STREAM_HEARTBEAT } from './protocol/sse.js';
+
+export { HttpTransport, DEFAULT_HTTP_TRANSPORT_OPTIONS } from './transport/http-transport.js';
+export type {
+  HttpStreamOptions,
+  HttpTransportOptions,
+  TokenProvider,
+  TokenRequest,
+} from './transport/http-transport.js';
+export { parseRetryAfter } from './transport/http-error.js';

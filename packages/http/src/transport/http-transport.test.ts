@@ -1,0 +1,577 @@
+import { CursorVersion, isSyncError, SyncError, type AppendResult, type Event } from '@eventsync/core';
+import { expectSyncError, TestEvents } from '@eventsync/testkit';
+import { delay, http, HttpResponse } from 'msw';
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BASE_URL, MockSyncServer, problemResponse } from '../../test/mock-sync-server.js';
+import { parseRetryAfter } from './http-error.js';
+import { HttpTransport, type HttpTransportOptions, type TokenRequest } from './http-transport.js';
+
+const network = setupServer();
+beforeAll(() => network.listen({ onUnhandledRequest: 'error' }));
+afterAll(() => network.close());
+
+let server: MockSyncServer;
+let transports: HttpTransport[];
+let alice: TestEvents;
+
+beforeEach(() => {
+  server = new MockSyncServer();
+  network.resetHandlers(...server.handlers);
+  transports = [];
+  alice = new TestEvents({ clientId: 'alice' });
+});
+
+afterEach(async () => {
+  for (const transport of transports) await transport.close();
+});
+
+function connect(options: Partial<HttpTransportOptions> = {}): HttpTransport {
+  const transport = new HttpTransport({ baseUrl: BASE_URL, timeoutMs: 2000, ...options });
+  transports.push(transport);
+  return transport;
+}
+
+/** Makes every request to `path` answer `response` (a fresh one each time). */
+function answer(path: string, response: () => Response | Promise<Response>): void {
+  server.intercept = (request) => (request.path === path ? response() : undefined);
+}
+
+const versionOf = (result: AppendResult | undefined): string | undefined =>
+  result && 'version' in result ? result.version.toString() : undefined;
+
+describe('HttpTransport requests', () => {
+  it('pushes a batch as JSON with credentials and answers per event with CursorVersions', async () => {
+    const transport = connect({ token: () => 'secret', headers: { 'X-Client': 'test' } });
+    const batch = alice.many(3);
+    const results = await transport.push(batch);
+    expect(results.map((result) => [result.id, result.status, versionOf(result)])).toEqual(
+      batch.map((event, i) => [event.id, 'accepted', String(i + 1)]),
+    );
+    expect(results[0]?.status === 'accepted' && results[0].version).toBeInstanceOf(CursorVersion);
+    const [request] = server.seen('/v1/events', 'POST');
+    expect(request?.headers.get('Authorization')).toBe('Bearer secret');
+    expect(request?.headers.get('Content-Type')).toBe('application/json');
+    expect(request?.headers.get('Accept')).toBe('application/json');
+    expect(request?.headers.get('X-Client')).toBe('test');
+    expect(JSON.parse(request?.body ?? '')).toEqual({ events: batch });
+  });
+
+  it('sends no request for an empty push', async () => {
+    expect(await connect().push([])).toEqual([]);
+    expect(server.requests).toEqual([]);
+  });
+
+  it('pulls with since, limit and filters in the query, and decodes the page', async () => {
+    const transport = connect();
+    const batch = [
+      alice.make('a', { type: 'keep' }),
+      alice.make('b', { type: 'skip' }),
+      alice.make('a', { type: 'keep' }),
+    ];
+    await server.append(batch);
+    const page = await transport.pull(CursorVersion.ZERO, {
+      limit: 1,
+      filter: { type: 'keep', aggregateId: ['a', 'b'] },
+    });
+    expect(server.seen('/v1/events')[0]?.query.toString()).toBe(
+      'since=0&limit=1&type=keep&aggregateId=a&aggregateId=b',
+    );
+    expect(page.events.map((item) => [item.event.id, item.version.value])).toEqual([[batch[0]!.id, 1]]);
+    expect(page.next.value).toBe(1);
+    expect(page.hasMore).toBe(true);
+    expect(page.events[0]?.event).toMatchObject(batch[0]!);
+  });
+
+  it('reads the latest version and the health check, the latter without credentials', async () => {
+    const transport = connect({ token: () => 'secret' });
+    await server.append(alice.many(2));
+    expect((await transport.latestVersion()).value).toBe(2);
+    expect(await transport.health()).toEqual({ status: 'ok', protocol: 1 });
+    expect(server.seen('/v1/health')[0]?.headers.get('Authorization')).toBeNull();
+    answer('/v1/health', () => HttpResponse.json({ status: 'ok', protocol: 2 }));
+    await expectSyncError(() => transport.health(), 'protocol');
+  });
+
+  it('keeps the path of a base URL mounted under a prefix', async () => {
+    network.use(http.get(`${BASE_URL}/sync/v1/version`, () => HttpResponse.json({ latest: '7' })));
+    expect((await connect({ baseUrl: `${BASE_URL}/sync/` }).latestVersion()).value).toBe(7);
+  });
+
+  it('uses an injected fetch', async () => {
+    const fetch = vi.fn(async (input: string | URL | Request) => {
+      expect(input instanceof Request ? input.url : input.toString()).toBe('https://sync.example/v1/version');
+      return HttpResponse.json({ latest: '3' });
+    });
+    expect((await connect({ baseUrl: 'https://sync.example', fetch }).latestVersion()).value).toBe(3);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('gzips push bodies from gzipMinBytes on', async () => {
+    const transport = connect({ gzipMinBytes: 100 });
+    const batch = alice.many(5);
+    await transport.push(
+      batch
+        .slice(0, 0)
+        .concat([alice.make('x', { data: null })])
+        .slice(0, 0),
+    );
+    await transport.push(batch);
+    const [request] = server.seen('/v1/events', 'POST');
+    expect(request?.headers.get('Content-Encoding')).toBe('gzip');
+    expect(JSON.parse(request?.body ?? '')).toEqual({ events: batch });
+    expect((await transport.latestVersion()).value).toBe(5);
+  });
+
+  it('refuses bad options and bad arguments', async () => {
+    for (const options of [
+      {},
+      { baseUrl: 'ftp://x' },
+      { baseUrl: 'not a url' },
+      { baseUrl: BASE_URL, timeoutMs: 0 },
+      { baseUrl: BASE_URL, maxBatchSize: 0 },
+      { baseUrl: BASE_URL, stream: { initialDelayMs: 10, maxDelayMs: 5 } },
+    ]) {
+      await expectSyncError(() => new HttpTransport(options as HttpTransportOptions), 'invalid_input');
+    }
+    const transport = connect();
+    await expectSyncError(() => transport.push('x' as unknown as Event[]), 'invalid_input');
+    await expectSyncError(() => transport.pull(0 as unknown as CursorVersion), 'invalid_input');
+    await expectSyncError(() => transport.pull(CursorVersion.ZERO, { limit: -1 }), 'invalid_input');
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    await expectSyncError(
+      () => transport.push([{ ...alice.make('a'), data: cycle } as unknown as Event]),
+      'invalid_input',
+    );
+    expect(server.requests).toEqual([]);
+  });
+
+  it('sends malformed events as they are: the server answers rejected per event', async () => {
+    const results = await connect().push([alice.make('a'), { ...alice.make('b'), type: '' }]);
+    expect(results.map((result) => result.status)).toEqual(['accepted', 'rejected']);
+    expect(results[1]).toMatchObject({ code: 'invalid_event' });
+  });
+});
+
+describe('HttpTransport errors', () => {
+  it.each<[string, () => Response, string, boolean, Record<string, unknown>]>([
+    [
+      '400 invalid_request',
+      () => problemResponse(400, 'invalid_request'),
+      'invalid_input',
+      false,
+      { status: 400, problem: 'invalid_request' },
+    ],
+    [
+      '400 invalid_cursor',
+      () => problemResponse(400, 'invalid_cursor'),
+      'invalid_input',
+      false,
+      { problem: 'invalid_cursor' },
+    ],
+    [
+      '400 limit_exceeded',
+      () => problemResponse(400, 'limit_exceeded', { limit: 'maxPullLimit', max: 1000, actual: 5000 }),
+      'limit_exceeded',
+      false,
+      { limit: 'maxPullLimit', max: 1000, actual: 5000 },
+    ],
+    [
+      '401 without a token provider',
+      () => problemResponse(401, 'unauthorized'),
+      'unauthorized',
+      false,
+      { status: 401 },
+    ],
+    ['403', () => problemResponse(403, 'forbidden'), 'forbidden', false, { status: 403 }],
+    ['404', () => problemResponse(404, 'not_found'), 'not_found', false, { status: 404 }],
+    ['405', () => problemResponse(405, 'method_not_allowed'), 'protocol', false, { status: 405 }],
+    ['408', () => new HttpResponse(null, { status: 408 }), 'timeout', true, { status: 408 }],
+    [
+      '413 naming the limit',
+      () => problemResponse(413, 'limit_exceeded', { limit: 'maxEventBytes', max: 65536, actual: 70000, eventId: 'e' }),
+      'limit_exceeded',
+      false,
+      { status: 413, limit: 'maxEventBytes', max: 65536, actual: 70000, eventId: 'e' },
+    ],
+    ['415', () => problemResponse(415, 'unsupported_media_type'), 'invalid_input', false, { status: 415 }],
+    ['422 (not in the protocol)', () => new HttpResponse('no', { status: 422 }), 'protocol', false, { status: 422 }],
+    [
+      '429 with Retry-After seconds',
+      () => problemResponse(429, 'too_many_requests', {}, { 'Retry-After': '7' }),
+      'unavailable',
+      true,
+      { status: 429, retryAfterMs: 7000 },
+    ],
+    ['500', () => problemResponse(500, 'internal'), 'unavailable', true, { status: 500, problem: 'internal' }],
+    [
+      '502 with an HTML body',
+      () => new HttpResponse('<html>bad gateway</html>', { status: 502, headers: { 'Content-Type': 'text/html' } }),
+      'unavailable',
+      true,
+      { status: 502 },
+    ],
+    [
+      '503 without a body',
+      () => new HttpResponse(null, { status: 503, headers: { 'Retry-After': '0' } }),
+      'unavailable',
+      true,
+      { status: 503, retryAfterMs: 0 },
+    ],
+    ['a 3xx that is not followed', () => new HttpResponse(null, { status: 300 }), 'protocol', false, { status: 300 }],
+    ['a 2xx without a body', () => new HttpResponse(null, { status: 204 }), 'protocol', false, { status: 204 }],
+  ])('maps %s to its error code', async (_name, response, code, retryable, details) => {
+    answer('/v1/version', response);
+    const error = await expectSyncError(() => connect().latestVersion(), code as SyncError['code']);
+    expect(error.retryable).toBe(retryable);
+    expect(error.details).toMatchObject(details);
+  });
+
+  it('reads Retry-After as an HTTP date', async () => {
+    const at = new Date(Date.now() + 60_000).toUTCString();
+    answer('/v1/version', () => new HttpResponse(null, { status: 503, headers: { 'Retry-After': at } }));
+    const error = await expectSyncError(() => connect().latestVersion(), 'unavailable');
+    expect(error.details.retryAfterMs).toBeGreaterThan(55_000);
+    expect(error.details.retryAfterMs).toBeLessThanOrEqual(60_000);
+  });
+
+  it('fails with a retryable network error when the server cannot be reached', async () => {
+    answer('/v1/version', () => HttpResponse.error());
+    const error = await expectSyncError(() => connect().latestVersion(), 'network');
+    expect(error.retryable).toBe(true);
+    expect(error.cause).toBeInstanceOf(TypeError);
+  });
+
+  it.each<[string, () => Response]>([
+    ['not JSON', () => new HttpResponse('<html>portal</html>', { headers: { 'Content-Type': 'text/html' } })],
+    ['truncated JSON', () => new HttpResponse('{"latest":"4', { headers: { 'Content-Type': 'application/json' } })],
+    ['the wrong shape', () => HttpResponse.json({ version: 4 })],
+    ['a version that is not one', () => HttpResponse.json({ latest: '-4' })],
+  ])('fails with a protocol error on a 200 that is %s', async (_name, response) => {
+    answer('/v1/version', response);
+    const error = await expectSyncError(() => connect().latestVersion(), 'protocol');
+    expect(error.retryable).toBe(false);
+  });
+
+  it('fails with a retryable network error when the answer breaks off mid-body', async () => {
+    answer('/v1/version', () => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"lat'));
+          setTimeout(() => controller.error(new TypeError('connection reset')), 5);
+        },
+      });
+      return new HttpResponse(body, { headers: { 'Content-Type': 'application/json' } });
+    });
+    expect((await expectSyncError(() => connect().latestVersion(), 'network')).retryable).toBe(true);
+  });
+
+  it('refuses push results that do not match the batch', async () => {
+    const batch = alice.many(2);
+    answer('/v1/events', () =>
+      HttpResponse.json({
+        results: [
+          { id: batch[1]!.id, status: 'accepted', version: '1' },
+          { id: batch[0]!.id, status: 'accepted', version: '2' },
+        ],
+      }),
+    );
+    await expectSyncError(() => connect().push(batch), 'protocol');
+    answer('/v1/events', () =>
+      HttpResponse.json({ results: [{ id: batch[0]!.id, status: 'accepted', version: '1' }] }),
+    );
+    const error = await expectSyncError(() => connect().push(batch), 'protocol');
+    expect(error.message).toContain('1 results for a batch of 2');
+  });
+
+  it('refuses a pull page that goes back before since', async () => {
+    answer('/v1/events', () =>
+      HttpResponse.json({ events: [{ event: alice.make('a'), version: '3' }], next: '3', hasMore: false }),
+    );
+    await expectSyncError(() => connect().pull(CursorVersion.of(5)), 'protocol');
+  });
+});
+
+describe('HttpTransport timeouts, aborts and close', () => {
+  it('times out a request that gets no answer', async () => {
+    answer('/v1/version', async () => {
+      await delay(5000);
+      return HttpResponse.json({ latest: '1' });
+    });
+    const started = Date.now();
+    const error = await expectSyncError(() => connect({ timeoutMs: 50 }).latestVersion(), 'timeout');
+    expect(error.retryable).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('times out an answer whose body stalls', async () => {
+    answer('/v1/version', () => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"lat'));
+        },
+      });
+      return new HttpResponse(body, { headers: { 'Content-Type': 'application/json' } });
+    });
+    await expectSyncError(() => connect({ timeoutMs: 50 }).latestVersion(), 'timeout');
+  });
+
+  it('rejects with the signal reason, without a request, when aborted before', async () => {
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    controller.abort(reason);
+    const transport = connect();
+    await expect(transport.push(alice.many(1), { signal: controller.signal })).rejects.toBe(reason);
+    await expect(transport.pull(CursorVersion.ZERO, { signal: controller.signal })).rejects.toBe(reason);
+    await expect(transport.latestVersion({ signal: controller.signal })).rejects.toBe(reason);
+    expect(() => transport.subscribe(() => undefined, { signal: controller.signal })).toThrow(reason);
+    expect(server.requests).toEqual([]);
+  });
+
+  it('rejects with the signal reason when aborted during a request', async () => {
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    answer('/v1/events', async () => {
+      arrived();
+      await delay(5000);
+      return HttpResponse.json({ results: [] });
+    });
+    const controller = new AbortController();
+    const reason = new Error('user left');
+    const pushing = connect().push(alice.many(1), { signal: controller.signal });
+    await reached;
+    controller.abort(reason);
+    await expect(pushing).rejects.toBe(reason);
+  });
+
+  it('rejects with the signal reason when aborted while the answer is read', async () => {
+    answer('/v1/version', () => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"lat'));
+        },
+      });
+      return new HttpResponse(body, { headers: { 'Content-Type': 'application/json' } });
+    });
+    const controller = new AbortController();
+    const reading = connect().latestVersion({ signal: controller.signal });
+    setTimeout(() => controller.abort('plain reason'), 30);
+    await expect(reading).rejects.toBe('plain reason');
+  });
+
+  it('fails requests in flight with closed when closed, and every later call', async () => {
+    answer('/v1/version', async () => {
+      await delay(5000);
+      return HttpResponse.json({ latest: '1' });
+    });
+    const transport = connect();
+    const pending = transport.latestVersion();
+    await delay(20);
+    await transport.close();
+    await transport.close();
+    await expectSyncError(() => pending, 'closed');
+    await expectSyncError(() => transport.push(alice.many(1)), 'closed');
+    await expectSyncError(() => transport.pull(CursorVersion.ZERO), 'closed');
+    await expectSyncError(() => transport.latestVersion(), 'closed');
+    await expectSyncError(() => transport.health(), 'closed');
+    await expectSyncError(() => transport.subscribe(() => undefined), 'closed');
+  });
+});
+
+describe('HttpTransport tokens', () => {
+  /** The server accepts only `valid`; it answers 401 to anything else. */
+  function requireToken(valid: () => string): void {
+    server.intercept = (request) =>
+      request.headers.get('Authorization') === `Bearer ${valid()}`
+        ? undefined
+        : problemResponse(401, 'unauthorized', {}, { 'WWW-Authenticate': 'Bearer' });
+  }
+
+  it('asks the provider before each request', async () => {
+    let n = 0;
+    const token = vi.fn((_request: TokenRequest) => `t${++n}`);
+    requireToken(() => `t${n}`);
+    const transport = connect({ token });
+    await transport.latestVersion();
+    await transport.latestVersion();
+    expect(token.mock.calls.map(([request]) => request.refresh)).toEqual([false, false]);
+    expect(server.requests.map((request) => request.headers.get('Authorization'))).toEqual(['Bearer t1', 'Bearer t2']);
+  });
+
+  it('refreshes once on 401 and retries with the new token', async () => {
+    let current = 'old';
+    requireToken(() => 'new');
+    const token = vi.fn(async ({ refresh }: { refresh: boolean }) => {
+      if (refresh) current = 'new';
+      return current;
+    });
+    const transport = connect({ token });
+    const results = await transport.push(alice.many(2));
+    expect(results.map((result) => result.status)).toEqual(['accepted', 'accepted']);
+    expect(token.mock.calls.map(([request]) => request.refresh)).toEqual([false, true]);
+    expect(server.requests.map((request) => request.headers.get('Authorization'))).toEqual([
+      'Bearer old',
+      'Bearer new',
+    ]);
+    // The retried push was sent whole again.
+    expect(server.requests[1]?.body).toBe(server.requests[0]?.body);
+  });
+
+  it('fails with unauthorized after a second 401, having asked twice', async () => {
+    requireToken(() => 'never');
+    const token = vi.fn(() => 'wrong');
+    const error = await expectSyncError(() => connect({ token }).latestVersion(), 'unauthorized');
+    expect(error.details.status).toBe(401);
+    expect(error.retryable).toBe(false);
+    expect(token).toHaveBeenCalledTimes(2);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('shares one refresh between requests that meet a 401 together', async () => {
+    let current = 'old';
+    requireToken(() => 'new');
+    let refreshes = 0;
+    const token = async ({ refresh }: { refresh: boolean }): Promise<string> => {
+      if (refresh) {
+        refreshes++;
+        await delay(20);
+        current = 'new';
+      }
+      return current;
+    };
+    const transport = connect({ token });
+    const versions = await Promise.all([
+      transport.latestVersion(),
+      transport.latestVersion(),
+      transport.latestVersion(),
+    ]);
+    expect(versions.map((version) => version.value)).toEqual([0, 0, 0]);
+    expect(refreshes).toBe(1);
+  });
+
+  it('sends no Authorization header when the provider gives none', async () => {
+    await connect({ token: () => undefined }).latestVersion();
+    expect(server.requests[0]?.headers.get('Authorization')).toBeNull();
+  });
+
+  it('fails with unauthorized when the provider throws, and passes its SyncErrors on', async () => {
+    const failing = connect({
+      token: () => {
+        throw new Error('no session');
+      },
+    });
+    const error = await expectSyncError(() => failing.latestVersion(), 'unauthorized');
+    expect(error.cause).toBeInstanceOf(Error);
+    const offline = connect({ token: () => Promise.reject(new SyncError('network', 'auth server down')) });
+    await expectSyncError(() => offline.latestVersion(), 'network');
+    expect(server.requests).toEqual([]);
+  });
+});
+
+describe('HttpTransport push batching', () => {
+  it('splits a batch larger than maxBatchSize and concatenates the results in order', async () => {
+    const transport = connect({ maxBatchSize: 2 });
+    const batch = alice.many(5);
+    const results = await transport.push(batch);
+    expect(results.map((result) => result.id)).toEqual(batch.map((event) => event.id));
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5']);
+    expect(
+      server
+        .seen('/v1/events', 'POST')
+        .map((request) => (JSON.parse(request.body ?? '') as { events: unknown[] }).events.length),
+    ).toEqual([2, 2, 1]);
+  });
+
+  it('fails with the results so far when a later request fails, and a retry is safe', async () => {
+    const transport = connect({ maxBatchSize: 2 });
+    const batch = alice.many(5);
+    let pushes = 0;
+    server.intercept = (request) =>
+      request.method === 'POST' && ++pushes === 2 ? problemResponse(503, 'unavailable') : undefined;
+    const error = await expectSyncError(() => transport.push(batch), 'unavailable');
+    expect(error.retryable).toBe(true);
+    expect(error.details.completed).toBe(2);
+    expect((error.details.results as AppendResult[]).map((result) => [result.id, versionOf(result)])).toEqual([
+      [batch[0]!.id, '1'],
+      [batch[1]!.id, '2'],
+    ]);
+    expect(isSyncError(error.cause, 'unavailable')).toBe(true);
+    const again = await transport.push(batch);
+    expect(again.map((result) => [result.status, versionOf(result)])).toEqual([
+      ['duplicate', '1'],
+      ['duplicate', '2'],
+      ['accepted', '3'],
+      ['accepted', '4'],
+      ['accepted', '5'],
+    ]);
+  });
+
+  it('answers conflict, unsent, for the later events of an aggregate that conflicted in an earlier request', async () => {
+    const bob = new TestEvents({ clientId: 'bob' });
+    await server.append([bob.make('todo-1')]);
+    const transport = connect({ maxBatchSize: 2 });
+    const batch = [
+      alice.make('todo-1', { metadata: { baseVersion: '0' } }),
+      alice.make('todo-2'),
+      alice.make('todo-1'),
+      alice.make('todo-3'),
+    ];
+    const results = await transport.push(batch);
+    expect(results.map((result) => [result.id, result.status])).toEqual([
+      [batch[0]!.id, 'conflict'],
+      [batch[1]!.id, 'accepted'],
+      [batch[2]!.id, 'conflict'],
+      [batch[3]!.id, 'accepted'],
+    ]);
+    expect(results[2]?.status === 'conflict' && results[2].latest.value).toBe(1);
+    const sent = server
+      .seen('/v1/events', 'POST')
+      .map((request) => (JSON.parse(request.body ?? '') as { events: Event[] }).events.map((event) => event.id));
+    expect(sent).toEqual([[batch[0]!.id, batch[1]!.id], [batch[3]!.id]]);
+  });
+
+  it("learns the server's maxEventsPerPush from a 413 and sends smaller requests", async () => {
+    server.intercept = (request) => {
+      const count =
+        request.method === 'POST' ? (JSON.parse(request.body ?? '') as { events: unknown[] }).events.length : 0;
+      return count > 2
+        ? problemResponse(413, 'limit_exceeded', { limit: 'maxEventsPerPush', max: 2, actual: count })
+        : undefined;
+    };
+    const batch = alice.many(5);
+    const results = await connect().push(batch);
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5']);
+  });
+
+  it('halves a request over maxBodyBytes until it fits, and names the limit when one event is too big', async () => {
+    server.intercept = (request) =>
+      request.method === 'POST' && (request.body?.length ?? 0) > 700
+        ? problemResponse(413, 'limit_exceeded', { limit: 'maxBodyBytes', max: 700, actual: request.body?.length })
+        : undefined;
+    const batch = alice.many(6);
+    expect((await connect().push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6']);
+    const big = alice.make('big', { data: { text: 'x'.repeat(1000) } });
+    const error = await expectSyncError(() => connect().push([big]), 'limit_exceeded');
+    expect(error.details).toMatchObject({ limit: 'maxBodyBytes', max: 700, status: 413 });
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.UTC(2026, 10, 24, 18, 0, 0);
+  it.each<[string | null, number | undefined]>([
+    ['120', 120_000],
+    ['0', 0],
+    [' 3 ', 3000],
+    ['Tue, 24 Nov 2026 18:00:30 GMT', 30_000],
+    ['Tue, 24 Nov 2026 17:00:00 GMT', 0],
+    ['Tuesday, 24-Nov-26 18:01:00 GMT', 60_000],
+    ['-1', undefined],
+    ['1.5', undefined],
+    ['soon', undefined],
+    ['2026-11-24T18:00:30Z', undefined],
+    [null, undefined],
+  ])('reads %j as %j ms', (value, expected) => {
+    expect(parseRetryAfter(value, now)).toBe(expected);
+  });
+});

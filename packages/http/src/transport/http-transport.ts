@@ -1,0 +1,585 @@
+import {
+  CursorVersion,
+  DEFAULT_RETRY_OPTIONS,
+  isSyncError,
+  SyncError,
+  utf8Length,
+  type AppendResult,
+  type Event,
+  type EventPage,
+  type LiveBatch,
+  type PullOptions,
+  type RetryOptions,
+  type SignalOptions,
+  type SubscribeOptions,
+  type Transport,
+  type TransportSubscription,
+} from '@eventsync/core';
+import {
+  decodeHealthResponse,
+  decodePullResponse,
+  decodePushResponse,
+  decodeVersionResponse,
+} from '../protocol/decode.js';
+import { encodeEvents } from '../protocol/encode.js';
+import { encodePullQuery } from '../protocol/request.js';
+import { MEDIA_TYPES, PROTOCOL_PATHS, PROTOCOL_VERSION, type HealthResponse } from '../protocol/wire.js';
+import { Exchange } from './exchange.js';
+import { responseError } from './http-error.js';
+import { LiveStream, untilAborted } from './live-stream.js';
+
+/** What a {@link TokenProvider} is asked. */
+export interface TokenRequest {
+  /**
+   * `true` after the server answered `401` to the token last given: return a fresh one (refresh it,
+   * sign in again…). The request is then retried once with it.
+   */
+  readonly refresh: boolean;
+  /** Fires when the request is cancelled (or, for a refresh, when the transport closes). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Gives the bearer token for a request (sent as `Authorization: Bearer <token>`), or `undefined` to
+ * send none. Called before every request, so it can hand out a token it renewed meanwhile. A
+ * `SyncError` it throws is passed on as it is (throw `SyncError('network')` to have the call retried);
+ * anything else it throws becomes `SyncError('unauthorized')`.
+ */
+export type TokenProvider = (request: TokenRequest) => string | undefined | Promise<string | undefined>;
+
+/** How the live stream reconnects and watches for silence. */
+export interface HttpStreamOptions extends RetryOptions {
+  /**
+   * How long a stream may stay silent (no batch, no heartbeat) before it is taken for dead and
+   * reconnected, in milliseconds. Servers send a heartbeat every 15 s by default.
+   *
+   * @defaultValue 45000
+   */
+  readonly idleTimeoutMs?: number;
+}
+
+/** Options of {@link HttpTransport}. */
+export interface HttpTransportOptions {
+  /**
+   * Where the server is mounted: `https://example.com/sync` makes `https://example.com/sync/v1/events`.
+   * Relative URLs resolve against `location` where there is one (browsers). Required.
+   */
+  readonly baseUrl: string | URL;
+  /**
+   * The `fetch` to use.
+   *
+   * @defaultValue `globalThis.fetch`, looked up at each request
+   */
+  readonly fetch?: typeof globalThis.fetch;
+  /**
+   * The bearer token per request; see {@link TokenProvider}.
+   *
+   * @defaultValue none: no `Authorization` header, and a `401` fails at once
+   */
+  readonly token?: TokenProvider;
+  /**
+   * Headers sent with every request (a tenant hint, a client version…). `Authorization`,
+   * `Content-Type`, `Content-Encoding`, `Accept` and `Last-Event-ID` are the transport's own.
+   *
+   * @defaultValue `{}`
+   */
+  readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * The longest one call may take (token, request, a refresh and its retry, the whole answer), in
+   * milliseconds; past it the call fails with a retryable `SyncError('timeout')`. For the live
+   * stream, the longest wait for its response headers.
+   *
+   * @defaultValue 30000
+   */
+  readonly timeoutMs?: number;
+  /**
+   * The most events one push request carries; `push` splits larger batches into several requests
+   * (see {@link HttpTransport.push}).
+   *
+   * @defaultValue 1000 (the server's default `maxEventsPerPush`)
+   */
+  readonly maxBatchSize?: number;
+  /**
+   * Push bodies of at least this many bytes are sent gzip-compressed (`Content-Encoding: gzip`), where
+   * the platform has `CompressionStream` (browsers, Node 18+). Off by default: some proxies and
+   * servers refuse compressed requests; eventsync's server takes them.
+   *
+   * @defaultValue `Infinity` (never)
+   */
+  readonly gzipMinBytes?: number;
+  /**
+   * How the live stream reconnects: exponential backoff with jitter (the server's `retry:` replaces
+   * `initialDelayMs`; a `Retry-After` is waited at least), and its silence timeout.
+   *
+   * @defaultValue `{ initialDelayMs: 1000, maxDelayMs: 30000, factor: 2, jitter: 0.5, idleTimeoutMs: 45000 }`
+   */
+  readonly stream?: HttpStreamOptions;
+  /**
+   * Random numbers in [0, 1) for the backoff's jitter.
+   *
+   * @defaultValue `Math.random`
+   */
+  readonly random?: () => number;
+}
+
+/** The defaults of {@link HttpTransportOptions}. */
+export const DEFAULT_HTTP_TRANSPORT_OPTIONS = {
+  headers: {},
+  timeoutMs: 30_000,
+  maxBatchSize: 1000,
+  gzipMinBytes: Number.POSITIVE_INFINITY,
+  stream: { ...DEFAULT_RETRY_OPTIONS, maxDelayMs: 30_000, idleTimeoutMs: 45_000 },
+} as const satisfies Omit<Required<HttpTransportOptions>, 'baseUrl' | 'fetch' | 'token' | 'random'> & {
+  stream: Required<HttpStreamOptions>;
+};
+
+interface RequestSpec {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly query?: URLSearchParams;
+  readonly accept: string;
+  readonly body?: { readonly data: string | Uint8Array<ArrayBuffer>; readonly gzip: boolean };
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Send no credentials (health). */
+  readonly anonymous?: boolean;
+}
+
+/**
+ * A {@link Transport} over HTTP and Server-Sent Events: eventsync's v1 wire protocol
+ * (docs/protocol.md) with `fetch`, in browsers, workers and Node 20+.
+ *
+ * - Every answer is checked before use; a malformed one fails with `SyncError('protocol')`.
+ * - Errors: a network failure is `network`, no answer in `timeoutMs` is `timeout`, 429 and 5xx are
+ *   `unavailable` (all three retryable, with `details.retryAfterMs` from `Retry-After`); 401 is
+ *   `unauthorized` (after one token refresh), 403 `forbidden`, 404 `not_found`, 400 and 415
+ *   `invalid_input`, 413 (and a 400 over `maxPullLimit`) `limit_exceeded` with the limit named.
+ *   `details.status` is the HTTP status, `details.problem` the problem code.
+ * - The live stream is read from a fetch body (so the `Authorization` header works, unlike with
+ *   `EventSource`), resumed with `Last-Event-ID` after the last batch delivered.
+ *
+ * @example
+ * ```ts
+ * const transport = new HttpTransport({
+ *   baseUrl: 'https://example.com/sync',
+ *   token: ({ refresh }) => (refresh ? auth.refresh() : auth.token()),
+ * });
+ * const manager = new SyncManager({ store, transport });
+ * ```
+ */
+export class HttpTransport implements Transport {
+  readonly #base: URL;
+  readonly #fetch: typeof globalThis.fetch | undefined;
+  readonly #token: TokenProvider | undefined;
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #timeoutMs: number;
+  readonly #maxBatchSize: number;
+  readonly #gzipMinBytes: number;
+  readonly #stream: Required<HttpStreamOptions>;
+  readonly #random: () => number;
+  readonly #closing = new AbortController();
+  readonly #streams = new Set<LiveStream>();
+  #refreshing: Promise<string | undefined> | undefined;
+
+  /** @throws SyncError `invalid_input` for a missing or malformed `baseUrl` or an impossible option. */
+  constructor(options: HttpTransportOptions) {
+    const defaults = DEFAULT_HTTP_TRANSPORT_OPTIONS;
+    this.#base = baseUrlOf(options?.baseUrl);
+    if (options.fetch !== undefined && typeof options.fetch !== 'function')
+      throw invalid('fetch', 'fetch must be a function');
+    if (options.token !== undefined && typeof options.token !== 'function')
+      throw invalid('token', 'token must be a function');
+    this.#fetch = options.fetch;
+    this.#token = options.token;
+    this.#headers = { ...(options.headers ?? defaults.headers) };
+    this.#timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
+    if (!(this.#timeoutMs > 0))
+      throw invalid('timeoutMs', `timeoutMs must be positive, got ${String(options.timeoutMs)}`);
+    this.#maxBatchSize = options.maxBatchSize ?? defaults.maxBatchSize;
+    if (!Number.isSafeInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) {
+      throw invalid('maxBatchSize', `maxBatchSize must be a positive integer, got ${String(options.maxBatchSize)}`);
+    }
+    this.#gzipMinBytes = options.gzipMinBytes ?? defaults.gzipMinBytes;
+    if (!(this.#gzipMinBytes >= 0)) throw invalid('gzipMinBytes', 'gzipMinBytes must be 0 or more');
+    this.#stream = { ...defaults.stream, ...options.stream };
+    const { initialDelayMs, maxDelayMs, factor, jitter, idleTimeoutMs } = this.#stream;
+    if (!(initialDelayMs > 0) || !(maxDelayMs >= initialDelayMs) || !(factor >= 1) || !(jitter >= 0 && jitter <= 1)) {
+      throw invalid('stream', 'stream needs 0 < initialDelayMs <= maxDelayMs, factor >= 1 and 0 <= jitter <= 1');
+    }
+    if (!(idleTimeoutMs > 0)) throw invalid('stream.idleTimeoutMs', 'stream.idleTimeoutMs must be positive');
+    this.#random = options.random ?? Math.random;
+  }
+
+  /**
+   * Pushes `events` and answers per event, in order. Batches larger than `maxBatchSize` go in several
+   * requests, one after the other; the server's own limits are learned from its `413` answers (a
+   * request over `maxEventsPerPush` or `maxBodyBytes` is split further and sent again).
+   *
+   * Once an event of an aggregate is a `conflict`, its later events in the batch are answered
+   * `conflict` without being sent, as the server does within one request, so a client's events
+   * never land out of order.
+   *
+   * If a request fails after earlier ones succeeded, the call fails with that request's error, and
+   * `error.details.results` holds the results of the events sent so far (`details.completed` of
+   * them). Retrying the whole push is safe: pushes are idempotent, and those events come back as
+   * `duplicate` at the same versions.
+   *
+   * @example
+   * ```ts
+   * const results = await transport.push(events, { signal });
+   * ```
+   */
+  async push(events: readonly Event[], options: SignalOptions = {}): Promise<AppendResult[]> {
+    this.#enter(options.signal);
+    if (!isList(events)) throw invalid('events', 'push takes an array of events');
+    const results: AppendResult[] = [];
+    const conflicted = new Map<string, AppendResult & { status: 'conflict' }>();
+    let size = this.#maxBatchSize;
+    let index = 0;
+    while (index < events.length) {
+      const chunk = events.slice(index, index + size);
+      const blocked = (event: Event): boolean => conflicted.has(event.aggregateId);
+      const sending = chunk.filter((event) => !blocked(event));
+      let answered: AppendResult[] = [];
+      try {
+        if (sending.length > 0) answered = await this.#pushRequest(sending, options.signal);
+      } catch (error) {
+        if (isSyncError(error, 'limit_exceeded') && sending.length > 1) {
+          const { limit, max } = error.details;
+          if (limit === 'maxEventsPerPush' && typeof max === 'number' && max >= 1 && max < sending.length) {
+            size = max;
+            continue;
+          }
+          if (limit === 'maxBodyBytes') {
+            size = Math.ceil(sending.length / 2);
+            continue;
+          }
+        }
+        throw withPartialResults(error, results, events.length);
+      }
+      let next = 0;
+      for (const event of chunk) {
+        const earlier = conflicted.get(event.aggregateId);
+        const result: AppendResult = earlier
+          ? {
+              id: event.id,
+              status: 'conflict',
+              latest: earlier.latest,
+              reason: `An earlier event of aggregate ${event.aggregateId} in this push met a conflict`,
+            }
+          : (answered[next++] as AppendResult);
+        if (result.status === 'conflict' && !earlier) conflicted.set(event.aggregateId, result);
+        results.push(result);
+      }
+      index += chunk.length;
+    }
+    return results;
+  }
+
+  async pull(since: CursorVersion, options: PullOptions = {}): Promise<EventPage> {
+    this.#enter(options.signal);
+    if (!(since instanceof CursorVersion)) throw invalid('since', 'since must be a CursorVersion');
+    const query = encodePullQuery({
+      since,
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      ...(options.filter === undefined ? {} : { filter: options.filter }),
+    });
+    return this.#json(
+      'Pull',
+      { method: 'GET', path: PROTOCOL_PATHS.events, query, accept: MEDIA_TYPES.json },
+      options.signal,
+      (json) => decodePullResponse(json, since),
+    );
+  }
+
+  async latestVersion(options: SignalOptions = {}): Promise<CursorVersion> {
+    this.#enter(options.signal);
+    return this.#json(
+      'Reading the latest version',
+      { method: 'GET', path: PROTOCOL_PATHS.version, accept: MEDIA_TYPES.json },
+      options.signal,
+      decodeVersionResponse,
+    );
+  }
+
+  /**
+   * Asks `GET /v1/health` (without credentials) whether the server is up and speaks protocol
+   * version 1.
+   *
+   * @throws SyncError `unavailable` for a server shutting down (503), `protocol` for a server that
+   *   speaks another protocol version.
+   */
+  async health(options: SignalOptions = {}): Promise<HealthResponse> {
+    this.#enter(options.signal);
+    const health = await this.#json(
+      'The health check',
+      { method: 'GET', path: PROTOCOL_PATHS.health, accept: MEDIA_TYPES.json, anonymous: true },
+      options.signal,
+      decodeHealthResponse,
+    );
+    if (health.protocol !== PROTOCOL_VERSION) {
+      throw new SyncError('protocol', `The server speaks protocol version ${health.protocol}, not ${PROTOCOL_VERSION}`);
+    }
+    return health;
+  }
+
+  /**
+   * Follows `GET /v1/stream`: batches after `since` (by default, after the server's latest version
+   * when the stream opens), in order, none twice, one handler call at a time. On a dropped or silent
+   * stream the state turns `'connecting'` and the stream reconnects with backoff from the last batch
+   * delivered (`Last-Event-ID`); on `401` (after a refresh), `403`, `404` or another refusal that
+   * retrying cannot fix, or when the handler throws, it turns `'closed'` with the error.
+   */
+  subscribe(
+    handler: (batch: LiveBatch) => void | Promise<void>,
+    options: SubscribeOptions = {},
+  ): TransportSubscription {
+    this.#enter(options.signal);
+    if (typeof handler !== 'function') throw invalid('handler', 'subscribe takes a handler function');
+    if (options.since !== undefined && !(options.since instanceof CursorVersion)) {
+      throw invalid('since', 'since must be a CursorVersion');
+    }
+    const stream = new LiveStream(
+      { open: (cursor, signal) => this.#openStream(cursor, signal) },
+      handler,
+      options,
+      { retry: this.#stream, idleTimeoutMs: this.#stream.idleTimeoutMs, random: this.#random },
+      () => this.#streams.delete(stream),
+    );
+    this.#streams.add(stream);
+    stream.start();
+    return stream;
+  }
+
+  /** Aborts requests in flight (they reject with `SyncError('closed')`) and closes every stream. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closing.signal.aborted) return;
+    for (const stream of [...this.#streams]) stream.close();
+    this.#closing.abort(new SyncError('closed', 'The HTTP transport was closed'));
+  }
+
+  #enter(signal: AbortSignal | undefined): void {
+    if (this.#closing.signal.aborted) throw new SyncError('closed', 'The HTTP transport is closed');
+    if (signal?.aborted) throw signal.reason ?? new SyncError('aborted', 'The operation was aborted');
+  }
+
+  async #pushRequest(events: readonly Event[], signal: AbortSignal | undefined): Promise<AppendResult[]> {
+    let text: string;
+    try {
+      text = JSON.stringify(encodeEvents(events));
+    } catch (error) {
+      throw new SyncError('invalid_input', 'The events cannot be sent: they are not JSON', {
+        details: { field: 'events' },
+        cause: error,
+      });
+    }
+    const body = await this.#encodeBody(text);
+    return this.#json(
+      'Push',
+      { method: 'POST', path: PROTOCOL_PATHS.events, accept: MEDIA_TYPES.json, body },
+      signal,
+      (json) => decodePushResponse(json, events),
+    );
+  }
+
+  async #encodeBody(text: string): Promise<{ data: string | Uint8Array<ArrayBuffer>; gzip: boolean }> {
+    if (
+      !Number.isFinite(this.#gzipMinBytes) ||
+      typeof CompressionStream === 'undefined' ||
+      utf8Length(text) < this.#gzipMinBytes
+    ) {
+      return { data: text, gzip: false };
+    }
+    const compressed = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'));
+    return { data: new Uint8Array(await new Response(compressed).arrayBuffer()), gzip: true };
+  }
+
+  /** One JSON request: sent with credentials, answered `2xx` with JSON that `decode` accepts. */
+  async #json<T>(
+    what: string,
+    spec: RequestSpec,
+    signal: AbortSignal | undefined,
+    decode: (json: unknown) => T,
+  ): Promise<T> {
+    const exchange = new Exchange([signal, this.#closing.signal], this.#timeoutMs, what);
+    try {
+      const response = await this.#send(what, spec, exchange);
+      const text = await readText(response, exchange, what);
+      if (!response.ok) throw responseError(what, response, text);
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (error) {
+        throw new SyncError('protocol', `${what}: the server's answer (HTTP ${response.status}) is not JSON`, {
+          details: { status: response.status },
+          cause: error,
+        });
+      }
+      return decode(json);
+    } finally {
+      exchange.dispose();
+    }
+  }
+
+  async #openStream(
+    cursor: CursorVersion | undefined,
+    signal: AbortSignal,
+  ): Promise<{ response: Response; exchange: Exchange }> {
+    const what = 'Opening the live stream';
+    const exchange = new Exchange([signal, this.#closing.signal], this.#timeoutMs, what);
+    try {
+      const spec: RequestSpec = {
+        method: 'GET',
+        path: PROTOCOL_PATHS.stream,
+        accept: MEDIA_TYPES.eventStream,
+        headers:
+          cursor === undefined
+            ? { 'Cache-Control': 'no-cache' }
+            : { 'Cache-Control': 'no-cache', 'Last-Event-ID': cursor.toString() },
+        ...(cursor === undefined ? {} : { query: new URLSearchParams({ since: cursor.toString() }) }),
+      };
+      const response = await this.#send(what, spec, exchange);
+      if (!response.ok) throw responseError(what, response, await readText(response, exchange, what));
+      const type = response.headers.get('Content-Type') ?? '';
+      if (!type.toLowerCase().startsWith(MEDIA_TYPES.eventStream) || response.body === null) {
+        response.body?.cancel().catch(() => undefined);
+        throw new SyncError(
+          'protocol',
+          `${what}: the server answered ${type || 'no content type'}, not an event stream`,
+          {
+            details: { status: response.status },
+          },
+        );
+      }
+      exchange.stopTimer();
+      return { response, exchange };
+    } catch (error) {
+      exchange.dispose();
+      throw error;
+    }
+  }
+
+  /** Sends with the current token; on `401`, once more with a refreshed one. */
+  async #send(what: string, spec: RequestSpec, exchange: Exchange): Promise<Response> {
+    const canRefresh = this.#token !== undefined && spec.anonymous !== true;
+    let token = spec.anonymous
+      ? undefined
+      : await this.#tokenFor({ refresh: false, signal: exchange.signal }, exchange);
+    for (let refreshed = false; ; refreshed = true) {
+      const response = await this.#fetchOnce(what, spec, token, exchange);
+      if (response.status !== 401 || !canRefresh || refreshed) return response;
+      response.body?.cancel().catch(() => undefined);
+      token = await this.#refresh(exchange);
+    }
+  }
+
+  /** One refresh at a time: requests that meet a `401` together share it. */
+  #refresh(exchange: Exchange): Promise<string | undefined> {
+    this.#refreshing ??= this.#tokenFor({ refresh: true, signal: this.#closing.signal }, undefined).finally(() => {
+      this.#refreshing = undefined;
+    });
+    return untilAborted(this.#refreshing, exchange.signal);
+  }
+
+  async #tokenFor(request: TokenRequest, exchange: Exchange | undefined): Promise<string | undefined> {
+    const provider = this.#token;
+    if (provider === undefined) return undefined;
+    let token: unknown;
+    try {
+      const given = provider(request);
+      token = exchange === undefined ? await given : await untilAborted(Promise.resolve(given), exchange.signal);
+    } catch (error) {
+      if (exchange?.signal.aborted) throw exchange.signal.reason;
+      if (isSyncError(error)) throw error;
+      throw new SyncError(
+        'unauthorized',
+        `The token provider failed: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (token !== undefined && typeof token !== 'string') {
+      throw new SyncError('invalid_input', 'The token provider must return a string or undefined', {
+        details: { field: 'token' },
+      });
+    }
+    return token === '' ? undefined : token;
+  }
+
+  async #fetchOnce(what: string, spec: RequestSpec, token: string | undefined, exchange: Exchange): Promise<Response> {
+    const url = new URL(this.#base.href);
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}${spec.path}`;
+    if (spec.query) url.search = spec.query.toString();
+    const headers = new Headers(this.#headers);
+    for (const [name, value] of Object.entries(spec.headers ?? {})) headers.set(name, value);
+    headers.set('Accept', spec.accept);
+    if (token !== undefined) headers.set('Authorization', `Bearer ${token}`);
+    else headers.delete('Authorization');
+    if (spec.body) {
+      headers.set('Content-Type', MEDIA_TYPES.json);
+      if (spec.body.gzip) headers.set('Content-Encoding', 'gzip');
+      else headers.delete('Content-Encoding');
+    }
+    const fetchFn = this.#fetch ?? globalThis.fetch;
+    exchange.throwIfAborted();
+    try {
+      const request = fetchFn(url, {
+        method: spec.method,
+        headers,
+        ...(spec.body ? { body: spec.body.data } : {}),
+        signal: exchange.signal,
+      });
+      return await untilAborted(request, exchange.signal);
+    } catch (error) {
+      throw exchange.failure(error, what);
+    }
+  }
+}
+
+async function readText(response: Response, exchange: Exchange, what: string): Promise<string> {
+  try {
+    return await untilAborted(response.text(), exchange.signal);
+  } catch (error) {
+    throw exchange.failure(error, `${what} (reading the answer)`);
+  }
+}
+
+/** The error of a push that failed part-way, carrying the results of the events sent before. */
+function withPartialResults(error: unknown, results: readonly AppendResult[], total: number): unknown {
+  if (results.length === 0 || !isSyncError(error)) return error;
+  return new SyncError(error.code, `${error.message} (after ${results.length} of ${total} events were pushed)`, {
+    cause: error,
+    details: { ...error.details, results: [...results], completed: results.length },
+    retryable: error.retryable,
+  });
+}
+
+function baseUrlOf(value: unknown): URL {
+  if (value instanceof URL) return checkScheme(new URL(value.href));
+  if (typeof value !== 'string' || value.length === 0) throw invalid('baseUrl', 'baseUrl is required (the server URL)');
+  const location = (globalThis as { location?: { href?: string } }).location?.href;
+  try {
+    return checkScheme(new URL(value, location));
+  } catch (error) {
+    if (isSyncError(error)) throw error;
+    throw invalid('baseUrl', `baseUrl is not a URL: ${JSON.stringify(value)}`);
+  }
+}
+
+function checkScheme(url: URL): URL {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw invalid('baseUrl', `baseUrl must be an http or https URL, got ${url.protocol}`);
+  }
+  url.search = '';
+  url.hash = '';
+  return url;
+}
+
+/** `Array.isArray` without its narrowing to `any[]`. */
+function isList(value: unknown): boolean {
+  return Array.isArray(value);
+}
+
+function invalid(field: string, message: string): SyncError {
+  return new SyncError('invalid_input', message, { details: { field } });
+}

@@ -1,0 +1,265 @@
+import {
+  backoffDelay,
+  isSyncError,
+  SyncError,
+  type CursorVersion,
+  type LiveBatch,
+  type RetryOptions,
+  type SubscribeOptions,
+  type SubscriptionState,
+  type TransportSubscription,
+} from '@eventsync/core';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { decodeStreamBatch } from '../protocol/decode.js';
+import { STREAM_EVENT_NAME } from '../protocol/wire.js';
+import type { Exchange } from './exchange.js';
+
+/** What a {@link LiveStream} needs of its transport. */
+export interface StreamConnector {
+  /**
+   * Opens `GET /v1/stream` after `cursor` (with `Last-Event-ID`): resolves once a `200` event stream
+   * answered, with the exchange that owns the connection, or rejects with a `SyncError`.
+   */
+  open(cursor: CursorVersion | undefined, signal: AbortSignal): Promise<{ response: Response; exchange: Exchange }>;
+}
+
+/** How a {@link LiveStream} reconnects and watches for silence. */
+export interface LiveStreamSettings {
+  readonly retry: Required<RetryOptions>;
+  readonly idleTimeoutMs: number;
+  readonly random: () => number;
+}
+
+/** The most characters of one unfinished SSE message the parser buffers (a stream without line breaks). */
+const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
+
+/** A handler's failure: it closes the subscription rather than reconnecting. */
+class HandlerFailure extends Error {
+  constructor(readonly error: unknown) {
+    super('The live batch handler failed');
+  }
+}
+
+/**
+ * One subscription of `HttpTransport`: reads `/v1/stream` with fetch, delivers batches in order and
+ * none twice (whatever is at or before the cursor is dropped), one handler call at a time, and
+ * reconnects with backoff from the last cursor until closed or refused for good.
+ */
+export class LiveStream implements TransportSubscription {
+  readonly #connector: StreamConnector;
+  readonly #handler: (batch: LiveBatch) => void | Promise<void>;
+  readonly #onStateChange: SubscribeOptions['onStateChange'];
+  readonly #signal: AbortSignal | undefined;
+  readonly #settings: LiveStreamSettings;
+  readonly #onClosed: () => void;
+  readonly #closing = new AbortController();
+  /** The cursor of the last batch delivered (or where the stream started); the resume point. */
+  #cursor: CursorVersion | undefined;
+  #state: SubscriptionState | undefined;
+  /** The server's `retry:`, which replaces the first backoff step. */
+  #serverRetryMs: number | undefined;
+
+  constructor(
+    connector: StreamConnector,
+    handler: (batch: LiveBatch) => void | Promise<void>,
+    options: SubscribeOptions,
+    settings: LiveStreamSettings,
+    onClosed: () => void,
+  ) {
+    this.#connector = connector;
+    this.#handler = handler;
+    this.#onStateChange = options.onStateChange;
+    this.#signal = options.signal;
+    this.#settings = settings;
+    this.#onClosed = onClosed;
+    this.#cursor = options.since;
+  }
+
+  /** Starts connecting, after `subscribe` has returned. */
+  start(): void {
+    this.#signal?.addEventListener('abort', this.#abort, { once: true });
+    queueMicrotask(() => void this.#run());
+  }
+
+  close(): void {
+    this.#close();
+  }
+
+  get #closed(): boolean {
+    return this.#closing.signal.aborted;
+  }
+
+  readonly #abort = (): void => this.#close();
+
+  async #run(): Promise<void> {
+    if (this.#closed) return;
+    this.#setState('connecting');
+    let attempt = 0;
+    while (!this.#closed) {
+      const openedAt = Date.now();
+      const progress = { delivered: false };
+      let error: SyncError;
+      try {
+        await this.#connectOnce(progress);
+        error = new SyncError('network', 'The live stream ended; reconnecting');
+      } catch (caught) {
+        if (this.#closed) return;
+        if (caught instanceof HandlerFailure) {
+          this.#close(asSyncError(caught.error, 'The live batch handler failed; the subscription was closed'));
+          return;
+        }
+        error = asSyncError(caught, 'The live stream failed');
+        // Refused for good (401 after a refresh, 403, 404, a bad cursor): reconnecting cannot help.
+        if (!error.retryable && error.code !== 'protocol') {
+          this.#close(error);
+          return;
+        }
+      }
+      if (this.#closed) return;
+      this.#setState('connecting', error);
+      // A connection that moved the cursor, or lasted, was healthy: start the backoff over.
+      if (progress.delivered || Date.now() - openedAt >= this.#settings.retry.maxDelayMs) attempt = 0;
+      attempt++;
+      const retry = this.#settings.retry;
+      const initialDelayMs = Math.min(retry.maxDelayMs, Math.max(1, this.#serverRetryMs ?? retry.initialDelayMs));
+      const retryAfterMs = typeof error.details.retryAfterMs === 'number' ? error.details.retryAfterMs : 0;
+      await this.#sleep(backoffDelay(attempt, { ...retry, initialDelayMs }, this.#settings.random, retryAfterMs));
+    }
+  }
+
+  /** One connection: reads messages until the stream ends (resolves) or fails (rejects). */
+  async #connectOnce(progress: { delivered: boolean }): Promise<void> {
+    const { response, exchange } = await this.#connector.open(this.#cursor, this.#closing.signal);
+    const body = response.body as ReadableStream<Uint8Array>;
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    const queue: EventSourceMessage[] = [];
+    let broken: SyncError | undefined;
+    const parser = createParser({
+      onEvent: (message) => queue.push(message),
+      onRetry: (ms) => (this.#serverRetryMs = ms),
+      onError: (error) => {
+        // Unknown fields and bad `retry:` values are ignored, as SSE says; an endless message is not.
+        if (error.type === 'max-buffer-size-exceeded') {
+          broken = new SyncError(
+            'protocol',
+            `The live stream sent a message longer than ${MAX_MESSAGE_CHARS} characters`,
+          );
+        }
+      },
+      maxBufferSize: MAX_MESSAGE_CHARS,
+    });
+    const silent = new SyncError('timeout', `The live stream was silent for ${this.#settings.idleTimeoutMs} ms`);
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    try {
+      if (this.#closed) return;
+      this.#setState('live');
+      for (;;) {
+        idle = setTimeout(() => exchange.abort(silent), this.#settings.idleTimeoutMs);
+        const { done, value } = await untilAborted(reader.read(), exchange.signal);
+        clearTimeout(idle);
+        if (done) return;
+        parser.feed(decoder.decode(value, { stream: true }));
+        if (broken) throw broken;
+        while (queue.length > 0) await this.#deliver(queue.shift() as EventSourceMessage, progress);
+      }
+    } catch (error) {
+      if (error instanceof HandlerFailure) throw error;
+      throw exchange.failure(error, 'The live stream');
+    } finally {
+      clearTimeout(idle);
+      // Aborting the fetch (not only cancelling the reader) is what releases the connection everywhere.
+      exchange.abort(new SyncError('closed', 'The live stream connection was released'));
+      exchange.dispose();
+      reader.cancel().catch(() => undefined);
+    }
+  }
+
+  async #deliver(message: EventSourceMessage, progress: { delivered: boolean }): Promise<void> {
+    if (message.event !== STREAM_EVENT_NAME || this.#closed) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(message.data);
+    } catch (error) {
+      throw new SyncError('protocol', 'The live stream sent a batch that is not JSON', { cause: error });
+    }
+    const batch = decodeStreamBatch(json, this.#cursor);
+    if (message.id !== undefined && message.id !== batch.cursor.toString()) {
+      throw new SyncError(
+        'protocol',
+        `The live stream sent a message whose id (${message.id}) is not its cursor (${batch.cursor.toString()})`,
+      );
+    }
+    const after = this.#cursor;
+    const events = after === undefined ? batch.events : batch.events.filter((item) => item.version.value > after.value);
+    if (events.length === 0) {
+      // The opening message says where a stream without `since` starts; with a cursor, old news.
+      this.#cursor ??= batch.cursor;
+      return;
+    }
+    try {
+      await this.#handler({ events, cursor: batch.cursor });
+    } catch (error) {
+      throw new HandlerFailure(error);
+    }
+    this.#cursor = batch.cursor;
+    progress.delivered = true;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const signal = this.#closing.signal;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #close(error?: SyncError): void {
+    if (this.#closed) return;
+    this.#closing.abort(new SyncError('closed', 'The live subscription was closed'));
+    this.#signal?.removeEventListener('abort', this.#abort);
+    this.#onClosed();
+    this.#setState('closed', error);
+  }
+
+  #setState(state: SubscriptionState, error?: SyncError): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    try {
+      this.#onStateChange?.(state, error);
+    } catch {
+      // A throwing listener must not break delivery.
+    }
+  }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it fires. */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason as unknown);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as unknown);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function asSyncError(error: unknown, message: string): SyncError {
+  return isSyncError(error) ? error : new SyncError('internal', message, { cause: error });
+}
