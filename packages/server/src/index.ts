@@ -1,1 +1,22 @@
-export {};
+// @eventsync/server: the sync server. createSyncHandler (a Hono app: web-standard Request to Response),
+// the node:http adapter, and the Server-Sent Events broker.
+
+export { createSyncHandler } from './sync-handler.js';
+export type {
+  CloseOptions,
+  CorsOptions,
+  SyncEnv,
+  SyncHandler,
+  SyncHandlerControls,
+  SyncHandlerOptions,
+} from './sync-handler.js';
+export { DEFAULT_LIMITS, resolveLimits } from './limits.js';
+export type { SyncLimits } from './limits.js';
+export { bearerToken, bearerTokens } from './authentication.js';
+export type { Authenticate, Authorize, Identity } from './authentication.js';
+export { consoleRequestLogger } from './request-log.js';
+export type { RequestLogEntry, RequestLogger } from './request-log.js';
+export { SseBroker, DEFAULT_SSE_OPTIONS } from './sse-broker.js';
+export type { BrokerStats, SseOptions } from './sse-broker.js';
+export { serve, DEFAULT_SERVE_OPTIONS } from './node-server.js';
+export type { RunningServer, Servable, ServeOptions } from './node-server.js';

@@ -1,0 +1,169 @@
+import { createAdaptorServer } from '@hono/node-server';
+import { SyncError, type SignalOptions } from '@eventsync/core';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+
+/** What {@link serve} can run: a sync handler, or your own Hono app with the handler mounted in it. */
+export interface Servable {
+  fetch(request: Request, env?: unknown): Response | Promise<Response>;
+  /** Called on shutdown when present (a sync handler has it: it ends streams and drains requests). */
+  close?(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** Options of {@link serve}. */
+export interface ServeOptions extends SignalOptions {
+  /**
+   * The TCP port; `0` picks a free one (read it from the answer's `port` or `url`).
+   *
+   * @defaultValue 8787
+   */
+  readonly port?: number;
+  /**
+   * The interface to listen on. `127.0.0.1` keeps the server on this machine; `0.0.0.0` (or `::`)
+   * opens it to the network.
+   *
+   * @defaultValue `'127.0.0.1'`
+   */
+  readonly host?: string;
+  /**
+   * How long a shutdown waits for requests in flight before closing their connections, in milliseconds.
+   *
+   * @defaultValue 10000
+   */
+  readonly shutdownTimeoutMs?: number;
+  /**
+   * Process signals that shut the server down gracefully, e.g. `['SIGINT', 'SIGTERM']`. A library
+   * takes none by default: the program decides what its signals do (the `eventsync` command takes both).
+   *
+   * @defaultValue `[]`
+   */
+  readonly shutdownOn?: readonly NodeJS.Signals[];
+}
+
+/** The defaults of {@link ServeOptions}. */
+export const DEFAULT_SERVE_OPTIONS = {
+  port: 8787,
+  host: '127.0.0.1',
+  shutdownTimeoutMs: 10_000,
+  shutdownOn: [] as readonly NodeJS.Signals[],
+} as const;
+
+/** A listening server. */
+export interface RunningServer {
+  /** Where it listens, e.g. `http://127.0.0.1:8787`. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** The node:http server underneath. */
+  readonly server: Server;
+  /**
+   * Shuts down gracefully: stops accepting connections, lets the handler end its streams and finish
+   * the requests in flight, then closes the connections (those still busy after
+   * `shutdownTimeoutMs` are cut). Idempotent; also run by `signal` and `shutdownOn`.
+   */
+  close(): Promise<void>;
+  /** Settles once the server has shut down, however that was started. */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * Serves a sync handler over node:http, by `@hono/node-server`.
+ *
+ * @throws SyncError `unavailable` when the port is in use, `forbidden` when listening on it is not
+ *   allowed, `invalid_input` for a host this machine does not have or a bad port.
+ *
+ * @example
+ * ```ts
+ * const running = await serve(createSyncHandler({ store, tokens }), { port: 8787, shutdownOn: ['SIGINT', 'SIGTERM'] });
+ * console.log(`listening on ${running.url}`);
+ * ```
+ */
+export async function serve(app: Servable, options: ServeOptions = {}): Promise<RunningServer> {
+  const { port, host, shutdownTimeoutMs, shutdownOn } = { ...DEFAULT_SERVE_OPTIONS, ...options };
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) {
+    throw new SyncError('invalid_input', `port must be an integer from 0 to 65535, got ${String(port)}`, {
+      details: { field: 'port' },
+    });
+  }
+  options.signal?.throwIfAborted();
+  const server = createAdaptorServer({ fetch: (request, env) => app.fetch(request, env) }) as Server;
+  await listen(server, port, host);
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' || host.includes(':') ? `[${address.address}]` : host;
+  const url = `http://${urlHost}:${address.port}`;
+
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+  let closing: Promise<void> | undefined;
+  const onSignal = (): void => void close();
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      options.signal?.removeEventListener('abort', onSignal);
+      for (const signal of shutdownOn) process.off(signal, onSignal);
+      const deadline = Date.now() + shutdownTimeoutMs;
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      try {
+        await app.close?.({ timeoutMs: shutdownTimeoutMs });
+      } finally {
+        // Connections that finished their last response are closed as they become idle; after the
+        // deadline the rest are cut.
+        const sweep = setInterval(() => {
+          if (Date.now() >= deadline) server.closeAllConnections();
+          else server.closeIdleConnections();
+        }, 25);
+        server.closeIdleConnections();
+        await serverClosed;
+        clearInterval(sweep);
+        resolveClosed();
+      }
+    })();
+    return closing;
+  };
+  options.signal?.addEventListener('abort', onSignal, { once: true });
+  for (const signal of shutdownOn) process.once(signal, onSignal);
+  return { url, host, port: address.port, server, close, closed };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      reject(listenError(error, port, host));
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+function listenError(error: NodeJS.ErrnoException, port: number, host: string): SyncError {
+  const where = `${host}:${port}`;
+  const details = { systemCode: error.code, host, port };
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new SyncError('unavailable', `Port ${port} on ${host} is already in use (is another server running?)`, {
+        cause: error,
+        details,
+        retryable: false,
+      });
+    case 'EACCES':
+    case 'EPERM':
+      return new SyncError('forbidden', `Not allowed to listen on ${where} (ports below 1024 need privileges)`, {
+        cause: error,
+        details,
+      });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new SyncError('invalid_input', `Cannot listen on ${where}: this machine has no such address`, {
+        cause: error,
+        details: { ...details, field: 'host' },
+      });
+    default:
+      return new SyncError('network', `Cannot listen on ${where}: ${error.message}`, { cause: error, details });
+  }
+}

@@ -1,0 +1,467 @@
+import {
+  CursorVersion,
+  isSyncError,
+  SyncError,
+  utf8Length,
+  validateEvent,
+  type AppendResult,
+  type Event,
+  type ServerEventLog,
+} from '@eventsync/core';
+import {
+  decodePullQuery,
+  decodePushRequest,
+  encodePullResponse,
+  encodePushResponse,
+  encodeVersionResponse,
+  MEDIA_TYPES,
+  problem,
+  PROTOCOL_PATHS,
+  PROTOCOL_VERSION,
+  type HealthResponse,
+  type ProblemDocument,
+} from '@eventsync/http';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { compress } from 'hono/compress';
+import { cors } from 'hono/cors';
+import {
+  bearerTokens,
+  hasCredentials,
+  identify,
+  type Authenticate,
+  type Authorize,
+  type Identity,
+} from './authentication.js';
+import { resolveLimits, type SyncLimits } from './limits.js';
+import { problemForError, problemResponse } from './problem-response.js';
+import { readJsonBody, tooLarge } from './request-body.js';
+import { consoleRequestLogger, type RequestLogger } from './request-log.js';
+import { SseBroker, type SseOptions } from './sse-broker.js';
+
+/** The CORS options of `hono/cors`: `origin`, `allowMethods`, `allowHeaders`, `exposeHeaders`, `maxAge`, `credentials`. */
+export type CorsOptions = NonNullable<Parameters<typeof cors>[0]>;
+
+/** Options of {@link createSyncHandler}. */
+export interface SyncHandlerOptions<P = unknown> {
+  /** The server log every request reads and writes (scoped to the caller's tenant). Required. */
+  readonly store: ServerEventLog;
+  /**
+   * Finds who made a request: `{ principal, tenant }`, or `null` for `401 unauthorized`.
+   * Give this or `tokens`, not both.
+   *
+   * @defaultValue with neither, every request but `/v1/health` is refused with `401`: a server never
+   *   answers without credentials unless you say so (`authenticate: () => ({ principal: 'anyone',
+   *   tenant: 'default' })` serves everyone as one tenant).
+   */
+  readonly authenticate?: Authenticate<P>;
+  /**
+   * Fixed bearer tokens, each naming its principal and tenant: `{ 's3cret': { principal: 'alice',
+   * tenant: 'acme' } }` (see {@link bearerTokens}).
+   */
+  readonly tokens?: Readonly<Record<string, Identity<P>>> | ReadonlyMap<string, Identity<P>>;
+  /**
+   * Decides per pushed event (well-formed by then) whether the caller may append it; a refusal makes
+   * its result `rejected` with code `forbidden` and the reason given.
+   *
+   * @defaultValue every authenticated caller may append any event to its own tenant
+   */
+  readonly authorize?: Authorize<P>;
+  /**
+   * Bounds on requests; see {@link SyncLimits}.
+   *
+   * @defaultValue `DEFAULT_LIMITS` (4 MiB bodies, 1000 events per push, 64 KiB per event, pages of at most 1000)
+   */
+  readonly limits?: SyncLimits;
+  /**
+   * Cross-origin access for browsers on other origins, by `hono/cors`: `true` for its defaults (any
+   * origin, no credentials), or its options. `Retry-After` and `WWW-Authenticate` are exposed unless
+   * `exposeHeaders` is given.
+   *
+   * @defaultValue `false` (no CORS headers: same-origin only)
+   */
+  readonly cors?: boolean | CorsOptions;
+  /**
+   * A path prefix for every route, e.g. `'/sync'` for `/sync/v1/events`. Not needed when you mount
+   * the handler with `app.route('/sync', handler)`.
+   *
+   * @defaultValue `''`
+   */
+  readonly basePath?: string;
+  /**
+   * Where the structured request logs go, one entry per request: a function, or `'console'` for a
+   * JSON line per request on standard output.
+   *
+   * @defaultValue none
+   */
+  readonly logger?: RequestLogger | 'console';
+  /**
+   * Compresses responses with gzip (by `hono/compress`) when the client accepts it and the body is
+   * at least 1 KiB. Streams are never compressed.
+   *
+   * @defaultValue `true`
+   */
+  readonly compression?: boolean;
+  /** The `/v1/stream` broker's options; see {@link SseOptions}. */
+  readonly sse?: SseOptions;
+  /**
+   * The `WWW-Authenticate` challenge of a `401`.
+   *
+   * @defaultValue `'Bearer realm="eventsync"'` (with `error="invalid_token"` when credentials were sent)
+   */
+  readonly challenge?: string;
+}
+
+/** Options of {@link SyncHandler.close}. */
+export interface CloseOptions {
+  /**
+   * How long to wait for requests in flight before giving up on them, in milliseconds.
+   *
+   * @defaultValue 10000
+   */
+  readonly timeoutMs?: number;
+}
+
+/** What {@link createSyncHandler} adds to its Hono app. */
+export interface SyncHandlerControls {
+  /** The `/v1/stream` broker and its counters (`broker.stats`). */
+  readonly broker: SseBroker;
+  /** The limits in force, defaults filled in. */
+  readonly limits: Required<SyncLimits>;
+  /** Whether `close` was called: every request is then answered `503 unavailable`. */
+  readonly closing: boolean;
+  /** Requests being handled now (streams count only until their response starts). */
+  readonly inFlight: number;
+  /**
+   * Shuts down gracefully: from now on every request is answered `503`, every stream ends (clients
+   * resume from their last id elsewhere), and the promise resolves once the requests in flight are
+   * done or `timeoutMs` passed. The store stays open: it is yours to close. Idempotent.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+/** The variables a sync handler keeps on Hono's context. */
+export interface SyncEnv {
+  Variables: {
+    identity: Identity;
+    problem: ProblemDocument;
+    failure: unknown;
+  };
+}
+
+/**
+ * The sync server: a Hono app. Call its `fetch(request)` from any runtime, serve it with `serve`
+ * (node:http), or mount it in your own Hono app with `app.route('/sync', handler)`.
+ */
+export type SyncHandler = Hono<SyncEnv> & SyncHandlerControls;
+
+const JSON_HEADERS = { 'Content-Type': MEDIA_TYPES.json };
+
+/**
+ * Makes the server side of the v1 wire protocol (docs/protocol.md): push, pull, latest version,
+ * health, and the Server-Sent Events stream, every read and write scoped to the tenant that
+ * `authenticate` names, every error an `application/problem+json` document with a stable code.
+ *
+ * Routing, CORS, the wire body limit and response compression come from Hono; request envelopes are
+ * checked with valibot (through `@eventsync/http`'s codec) and events with core's `validateEvent`.
+ *
+ * @throws SyncError `invalid_input` for options that cannot work together or out-of-range limits.
+ *
+ * @example
+ * ```ts
+ * const handler = createSyncHandler({
+ *   store: new SqliteEventStore({ path: './data/eventsync.db' }),
+ *   tokens: { [process.env.TOKEN!]: { principal: 'app', tenant: 'default' } },
+ * });
+ * const response = await handler.fetch(new Request('http://localhost/v1/health'));
+ * ```
+ */
+export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): SyncHandler {
+  const { store } = options;
+  if (!store || typeof store.append !== 'function' || typeof store.subscribe !== 'function') {
+    throw new SyncError('invalid_input', 'createSyncHandler needs a store (a ServerEventLog)', {
+      details: { field: 'store' },
+    });
+  }
+  if (options.authenticate !== undefined && options.tokens !== undefined) {
+    throw new SyncError('invalid_input', 'Give createSyncHandler authenticate or tokens, not both', {
+      details: { field: 'authenticate' },
+    });
+  }
+  const limits = resolveLimits(options.limits);
+  const authenticate: Authenticate<P> =
+    options.authenticate ?? (options.tokens ? bearerTokens(options.tokens) : () => null);
+  const authorize = options.authorize;
+  const logger = options.logger === 'console' ? consoleRequestLogger : options.logger;
+  const challenge = options.challenge ?? 'Bearer realm="eventsync"';
+  const broker = new SseBroker(store, options.sse);
+  const basePath = options.basePath ?? '';
+  if (basePath !== '' && !/^\/[^?#]*[^/?#]$/.test(basePath)) {
+    throw new SyncError('invalid_input', `basePath must start with / and not end with one, got ${basePath}`, {
+      details: { field: 'basePath' },
+    });
+  }
+
+  let closing: Promise<void> | undefined;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  const root = new Hono<SyncEnv>();
+  const app = (basePath === '' ? root : root.basePath(basePath)) as Hono<SyncEnv>;
+
+  app.onError((error, c) => {
+    const document = problemForError(error);
+    c.set('problem', document);
+    if (document.status === 500) c.set('failure', error);
+    return problemResponse(document, unauthorizedHeaders(document, c));
+  });
+  app.notFound((c) => {
+    const document = problem('not_found', 404, `No route for ${c.req.method} ${c.req.path}`);
+    c.set('problem', document);
+    return problemResponse(document);
+  });
+
+  // Tracks requests in flight, refuses them once closing, and writes the request log.
+  app.use(async (c, next) => {
+    const started = performance.now();
+    const time = new Date().toISOString();
+    if (closing) {
+      const document = problem('unavailable', 503, 'The server is shutting down');
+      c.set('problem', document);
+      c.res = problemResponse(document, { 'Retry-After': '1' });
+    } else {
+      inFlight++;
+      try {
+        await next();
+      } finally {
+        inFlight--;
+        if (inFlight === 0) drained?.();
+      }
+    }
+    if (logger) {
+      const identity: Identity | undefined = c.get('identity');
+      const problemDocument: ProblemDocument | undefined = c.get('problem');
+      const failure: unknown = c.get('failure');
+      try {
+        logger({
+          time,
+          method: c.req.method,
+          path: c.req.path,
+          status: c.res.status,
+          ms: Math.round((performance.now() - started) * 100) / 100,
+          ...(identity ? { tenant: identity.tenant } : {}),
+          ...(problemDocument ? { code: problemDocument.code } : {}),
+          ...(failure === undefined ? {} : { error: messageOf(failure) }),
+        });
+      } catch {
+        // A failing log sink must not fail the request.
+      }
+    }
+  });
+  if (options.cors) {
+    const corsOptions = options.cors === true ? {} : options.cors;
+    app.use(cors({ exposeHeaders: ['Retry-After', 'WWW-Authenticate'], ...corsOptions }));
+  }
+  if (options.compression ?? true) app.use(compress({ encoding: 'gzip' }));
+
+  const requireIdentity: MiddlewareHandler<SyncEnv> = async (c, next) => {
+    const identity = await identify(authenticate, c.req.raw);
+    if (!identity) {
+      throw new SyncError(
+        'unauthorized',
+        hasCredentials(c.req.raw) ? 'The credentials are not valid' : 'This request needs credentials',
+      );
+    }
+    c.set('identity', identity);
+    await next();
+  };
+
+  app.get(PROTOCOL_PATHS.health, (c) => {
+    const body: HealthResponse = { status: 'ok', protocol: PROTOCOL_VERSION };
+    return c.json(body);
+  });
+
+  app.post(
+    PROTOCOL_PATHS.events,
+    requireIdentity,
+    bodyLimit({
+      maxSize: limits.maxBodyBytes,
+      onError: (c) => {
+        const declared = Number(c.req.header('Content-Length'));
+        throw tooLarge(limits.maxBodyBytes, Number.isFinite(declared) ? declared : undefined);
+      },
+    }),
+    async (c) => {
+      const identity = c.get('identity') as Identity<P>;
+      const json = await readJsonBody(c.req.raw, limits);
+      const events = decodePushRequest(json, limits.maxEventsPerPush);
+      checkEventSizes(events, limits.maxEventBytes);
+      const results = await push(events, identity, c.req.raw.signal);
+      return c.body(JSON.stringify(encodePushResponse(results)), 200, JSON_HEADERS);
+    },
+  );
+
+  app.get(PROTOCOL_PATHS.events, requireIdentity, async (c) => {
+    const { tenant } = c.get('identity');
+    const query = decodePullQuery(new URL(c.req.url).searchParams, { maxPullLimit: limits.maxPullLimit });
+    const page = await store.read(tenant, {
+      since: query.since,
+      limit: query.limit ?? limits.defaultPullLimit,
+      ...(query.filter ? { filter: query.filter } : {}),
+      signal: c.req.raw.signal,
+    });
+    return c.body(JSON.stringify(encodePullResponse(page)), 200, JSON_HEADERS);
+  });
+
+  app.get(PROTOCOL_PATHS.version, requireIdentity, async (c) => {
+    const { tenant } = c.get('identity');
+    const latest = await store.latestVersion(tenant, { signal: c.req.raw.signal });
+    return c.body(JSON.stringify(encodeVersionResponse(latest)), 200, JSON_HEADERS);
+  });
+
+  app.get(PROTOCOL_PATHS.stream, requireIdentity, async (c) => {
+    const { tenant } = c.get('identity');
+    const since = streamStart(c);
+    const body = await broker.open(tenant, since, { signal: c.req.raw.signal });
+    return c.body(body, 200, {
+      'Content-Type': `${MEDIA_TYPES.eventStream}; charset=utf-8`,
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+    });
+  });
+
+  // Known paths with a method they do not take: 405 with Allow.
+  const allowed: Record<string, string> = {
+    [PROTOCOL_PATHS.events]: 'GET, HEAD, POST',
+    [PROTOCOL_PATHS.version]: 'GET, HEAD',
+    [PROTOCOL_PATHS.health]: 'GET, HEAD',
+    [PROTOCOL_PATHS.stream]: 'GET, HEAD',
+  };
+  for (const [path, allow] of Object.entries(allowed)) {
+    app.all(path, (c) => {
+      const document = problem('method_not_allowed', 405, `${path} does not take ${c.req.method}; it takes ${allow}`);
+      c.set('problem', document);
+      return problemResponse(document, { Allow: allow });
+    });
+  }
+
+  async function push(events: readonly unknown[], identity: Identity<P>, signal: AbortSignal): Promise<AppendResult[]> {
+    const results: (AppendResult | undefined)[] = new Array<AppendResult | undefined>(events.length);
+    const passing: Event[] = [];
+    const positions: number[] = [];
+    for (const [index, candidate] of events.entries()) {
+      const id = idOf(candidate);
+      try {
+        validateEvent(candidate, { maxEventBytes: limits.maxEventBytes });
+      } catch (error) {
+        if (!isSyncError(error)) throw error;
+        results[index] = { id, status: 'rejected', code: 'invalid_event', reason: error.message };
+        continue;
+      }
+      const verdict = authorize ? await authorize(candidate, identity) : true;
+      if (verdict !== true) {
+        const reason = typeof verdict === 'string' && verdict !== '' ? verdict : 'Not allowed';
+        results[index] = { id, status: 'rejected', code: 'forbidden', reason };
+        continue;
+      }
+      passing.push(candidate);
+      positions.push(index);
+    }
+    if (passing.length > 0) {
+      const appended = await store.append(identity.tenant, passing, { signal });
+      if (appended.length !== passing.length) {
+        throw new SyncError('internal', `The store answered ${appended.length} results for ${passing.length} events`);
+      }
+      appended.forEach((result, i) => {
+        results[positions[i] as number] = result;
+      });
+    }
+    return results as AppendResult[];
+  }
+
+  function unauthorizedHeaders(document: ProblemDocument, c: Context<SyncEnv>): Record<string, string> {
+    if (document.status !== 401) return {};
+    const invalid = challenge.startsWith('Bearer') && hasCredentials(c.req.raw);
+    return { 'WWW-Authenticate': invalid ? `${challenge}, error="invalid_token"` : challenge };
+  }
+
+  const controls: SyncHandlerControls = {
+    broker,
+    limits,
+    get closing() {
+      return closing !== undefined;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    close(closeOptions: CloseOptions = {}) {
+      closing ??= (async () => {
+        await broker.close();
+        if (inFlight === 0) return;
+        const timeoutMs = closeOptions.timeoutMs ?? 10_000;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+        ]);
+        clearTimeout(timer);
+      })();
+      return closing;
+    },
+  };
+  return Object.defineProperties(app, Object.getOwnPropertyDescriptors(controls)) as SyncHandler;
+}
+
+/** Where a stream starts: `Last-Event-ID`, else `?since=`, else the tenant's latest version. */
+function streamStart(c: Context<SyncEnv>): CursorVersion | undefined {
+  const params = new URL(c.req.url).searchParams;
+  for (const key of params.keys()) {
+    if (key !== 'since') {
+      throw new SyncError('invalid_input', `Unknown query parameter ${JSON.stringify(key)} (the stream takes since)`, {
+        details: { field: key, problem: 'invalid_request', status: 400 },
+      });
+    }
+  }
+  const sinces = params.getAll('since');
+  if (sinces.length > 1) {
+    throw new SyncError('invalid_input', 'since is given more than once', {
+      details: { field: 'since', problem: 'invalid_cursor', status: 400 },
+    });
+  }
+  const lastEventId = c.req.header('Last-Event-ID');
+  const [field, text] = lastEventId !== undefined ? ['Last-Event-ID', lastEventId.trim()] : ['since', sinces[0]];
+  if (text === undefined) return undefined;
+  try {
+    return CursorVersion.parse(text);
+  } catch (error) {
+    throw new SyncError('invalid_input', `${field}: ${(error as Error).message}`, {
+      cause: error,
+      details: { field, problem: 'invalid_cursor', status: 400 },
+    });
+  }
+}
+
+/** A push with an event past `maxEventBytes` is refused whole: `413` naming the limit and the event. */
+function checkEventSizes(events: readonly unknown[], maxEventBytes: number): void {
+  for (const event of events) {
+    const bytes = utf8Length(JSON.stringify(event) ?? '');
+    if (bytes > maxEventBytes) {
+      const id = idOf(event);
+      throw new SyncError(
+        'limit_exceeded',
+        `Event ${id || '(without id)'} takes ${bytes} bytes as JSON, more than maxEventBytes (${maxEventBytes})`,
+        { details: { limit: 'maxEventBytes', max: maxEventBytes, actual: bytes, ...(id ? { eventId: id } : {}) } },
+      );
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return typeof error === 'string' ? error : 'A value that is not an Error was thrown';
+}
+
+function idOf(candidate: unknown): string {
+  const id = (candidate as { id?: unknown } | null)?.id;
+  return typeof id === 'string' ? id : '';
+}

@@ -1,0 +1,160 @@
+import { MemoryServerEventLog, type Event } from '@eventsync/core';
+import http from 'node:http';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSyncHandler, serve, type RunningServer, type SyncHandlerOptions } from '../src/index.js';
+import { ALICE, batchOf, events, SseReader, TOKENS, waitUntil } from './support.js';
+
+const running: RunningServer[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((server) => server.close()));
+});
+
+async function start(options: Partial<SyncHandlerOptions<string>> = {}) {
+  const store = (options.store as MemoryServerEventLog | undefined) ?? new MemoryServerEventLog();
+  const handler = createSyncHandler<string>({ tokens: TOKENS, ...options, store });
+  const server = await serve(handler, { port: 0, host: '127.0.0.1', shutdownTimeoutMs: 2000 });
+  running.push(server);
+  const auth = { Authorization: `Bearer ${ALICE}` };
+  return { store, handler, server, auth };
+}
+
+describe('serve', () => {
+  it('serves the protocol over real HTTP on a free port', async () => {
+    const { server, auth } = await start();
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}`);
+    expect(server.port).toBeGreaterThan(0);
+    const health = await fetch(`${server.url}/v1/health`);
+    expect(await health.json()).toEqual({ status: 'ok', protocol: 1 });
+    const batch = events().many(3);
+    const pushed = await fetch(`${server.url}/v1/events`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ events: batch }),
+    });
+    expect(pushed.status).toBe(200);
+    const page = (await (await fetch(`${server.url}/v1/events?since=0`, { headers: auth })).json()) as {
+      events: { event: Event }[];
+    };
+    expect(page.events.map((item) => item.event.id)).toEqual(batch.map((event) => event.id));
+  });
+
+  it('refuses a body whose Content-Length passes maxBodyBytes before reading it', async () => {
+    const { server, auth, store } = await start({ limits: { maxBodyBytes: 1000 } });
+    const body = JSON.stringify({ events: events().many(20) });
+    const response = await fetch(`${server.url}/v1/events`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body,
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ code: 'limit_exceeded', limit: 'maxBodyBytes', actual: body.length });
+    expect((await store.latestVersion('acme')).toString()).toBe('0');
+    expect((await fetch(`${server.url}/v1/health`)).status).toBe(200);
+  });
+
+  it('takes gzip bodies and answers gzip to clients that accept it', async () => {
+    const { server, auth } = await start();
+    const pushed = await fetch(`${server.url}/v1/events`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+      body: gzipSync(JSON.stringify({ events: events().many(40) })),
+    });
+    expect(pushed.status).toBe(200);
+    const pulled = await fetch(`${server.url}/v1/events`, { headers: { ...auth, 'Accept-Encoding': 'gzip' } });
+    expect(pulled.headers.get('Content-Encoding')).toBe('gzip');
+    expect(((await pulled.json()) as { events: unknown[] }).events).toHaveLength(40);
+  });
+
+  it('brings a push to a stream subscriber promptly', async () => {
+    const { server, auth } = await start();
+    const response = await fetch(`${server.url}/v1/stream`, { headers: { ...auth, Accept: 'text/event-stream' } });
+    const stream = new SseReader(response.body!);
+    expect((await stream.next())?.id).toBe('0');
+    const [event] = events().many(1);
+    await fetch(`${server.url}/v1/events`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ events: [event] }),
+    });
+    const batch = batchOf(await stream.nextMessage(5000));
+    expect(batch.events.map((item) => item.event.id)).toEqual([event!.id]);
+    await stream.cancel();
+  });
+
+  it('cuts off a subscriber whose socket stops draining', async () => {
+    const { server, auth, handler, store } = await start({ sse: { maxQueuedBatches: 4, batchSize: 1 } });
+    const request = http.get(`${server.url}/v1/stream`, { headers: auth });
+    const response = await new Promise<http.IncomingMessage>((resolve) => request.once('response', resolve));
+    response.pause(); // never read: the socket's buffers fill, then the subscriber's queue
+    await waitUntil(() => handler.broker.stats.subscribers === 1);
+    const alice = events();
+    const padding = 'x'.repeat(32 * 1024);
+    for (let i = 0; i < 400 && handler.broker.stats.disconnected === 0; i++) {
+      await store.append('acme', [alice.make(`todo-${i}`, { data: { padding } })]);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(handler.broker.stats.disconnected).toBe(1);
+    expect(handler.broker.stats.subscribers).toBe(0);
+    request.destroy();
+    expect((await fetch(`${server.url}/v1/health`)).status).toBe(200);
+  });
+
+  it('shuts down gracefully: in-flight requests finish, streams end, new connections are refused', async () => {
+    const store = new MemoryServerEventLog();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const append = store.append.bind(store);
+    store.append = async (tenant, batch, options) => {
+      await gate;
+      return append(tenant, batch, options);
+    };
+    const { server, auth, handler } = await start({ store });
+    const streamResponse = await fetch(`${server.url}/v1/stream`, { headers: auth });
+    const stream = new SseReader(streamResponse.body!);
+    await stream.next();
+    const inFlight = fetch(`${server.url}/v1/events`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ events: events().many(2) }),
+    });
+    await waitUntil(() => handler.inFlight === 1);
+    const closing = server.close();
+    expect(await stream.next()).toBeUndefined();
+    release();
+    expect((await inFlight).status).toBe(200);
+    await closing;
+    await server.closed;
+    await expect(fetch(`${server.url}/v1/health`)).rejects.toThrow();
+    expect((await store.latestVersion('acme')).toString()).toBe('2');
+  });
+
+  it('shuts down when its signal fires or on a process signal it was given', async () => {
+    const handler = createSyncHandler({ store: new MemoryServerEventLog(), tokens: TOKENS });
+    const controller = new AbortController();
+    const bySignal = await serve(handler, { port: 0, signal: controller.signal });
+    controller.abort();
+    await bySignal.closed;
+    expect(handler.closing).toBe(true);
+
+    const other = createSyncHandler({ store: new MemoryServerEventLog(), tokens: TOKENS });
+    const before = process.listenerCount('SIGTERM');
+    const byProcess = await serve(other, { port: 0, shutdownOn: ['SIGTERM'] });
+    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+    process.emit('SIGTERM');
+    await byProcess.closed;
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+  });
+
+  it('says clearly that a port is in use', async () => {
+    const { server } = await start();
+    const second = createSyncHandler({ store: new MemoryServerEventLog(), tokens: TOKENS });
+    await expect(serve(second, { port: server.port })).rejects.toMatchObject({
+      code: 'unavailable',
+      message: `Port ${server.port} on 127.0.0.1 is already in use (is another server running?)`,
+    });
+    await expect(serve(second, { port: 70_000 })).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(serve(second, { port: 0, host: '203.0.113.7' })).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+});
