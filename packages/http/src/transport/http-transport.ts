@@ -467,7 +467,8 @@ export class HttpTransport implements Transport {
     for (let refreshed = false; ; refreshed = true) {
       const response = await this.#fetchOnce(what, spec, token, exchange);
       if (response.status !== 401 || !canRefresh || refreshed) return response;
-      response.body?.cancel().catch(() => undefined);
+      // Read the small refusal to its end, so the connection can serve the retry (keep-alive).
+      await readText(response, exchange, what);
       token = await this.#refresh(exchange);
     }
   }
