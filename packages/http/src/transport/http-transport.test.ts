@@ -450,9 +450,13 @@ describe('HttpTransport tokens', () => {
     expect(refreshes).toBe(1);
   });
 
-  it('sends no Authorization header when the provider gives none', async () => {
+  it('sends no Authorization header when the provider gives none, and a fixed one from headers', async () => {
     await connect({ token: () => undefined }).latestVersion();
     expect(server.requests[0]?.headers.get('Authorization')).toBeNull();
+    await connect({ headers: { Authorization: 'Basic abc' } }).latestVersion();
+    expect(server.requests[1]?.headers.get('Authorization')).toBe('Basic abc');
+    await connect({ headers: { Authorization: 'Basic abc' }, token: () => 't' }).latestVersion();
+    expect(server.requests[2]?.headers.get('Authorization')).toBe('Bearer t');
   });
 
   it('fails with unauthorized when the provider throws, and passes its SyncErrors on', async () => {

@@ -78,8 +78,9 @@ export interface HttpTransportOptions {
    */
   readonly token?: TokenProvider;
   /**
-   * Headers sent with every request (a tenant hint, a client version…). `Authorization`,
-   * `Content-Type`, `Content-Encoding`, `Accept` and `Last-Event-ID` are the transport's own.
+   * Headers sent with every request (a client version, a fixed `Authorization` when there is no
+   * `token` provider…). `Content-Type`, `Content-Encoding`, `Accept` and `Last-Event-ID` are the
+   * transport's own; a token from `token` replaces `Authorization`.
    *
    * @defaultValue `{}`
    */
@@ -515,7 +516,6 @@ export class HttpTransport implements Transport {
     for (const [name, value] of Object.entries(spec.headers ?? {})) headers.set(name, value);
     headers.set('Accept', spec.accept);
     if (token !== undefined) headers.set('Authorization', `Bearer ${token}`);
-    else headers.delete('Authorization');
     if (spec.body) {
       headers.set('Content-Type', MEDIA_TYPES.json);
       if (spec.body.gzip) headers.set('Content-Encoding', 'gzip');
