@@ -216,16 +216,23 @@ export class SqliteEventStore implements ServerEventLog {
     const ids = [...new Set(events.map(idOf).filter((id) => id !== ''))];
     const stored = new Map<string, EventRow>();
     if (ids.length > 0) {
-      for (const row of statements.byIds.all(tenant, JSON.stringify(ids))) stored.set(row.id, row);
+      for (const row of statements.byIds.all(JSON.stringify(ids), tenant)) stored.set(row.id, row);
     }
+    const foreign = new Map<string, number | undefined>();
     const lookup: AppendLookup = {
       existing: (id) => {
         const row = stored.get(id);
         return row && { event: parseEvent(row.json), version: CursorVersion.of(row.seq) };
       },
       foreignAfter: (aggregateId, baseVersion, clientId) => {
+        // A client's offline edits of one aggregate share their baseVersion: ask the database once.
+        // Nothing is written before decideAppend returns, so an answer holds for the whole batch.
+        const key = `${aggregateId}\u0000${baseVersion}\u0000${clientId}`;
+        if (foreign.has(key)) return foreign.get(key);
         const row = statements.foreignAfter.get(clientId, tenant, aggregateId, baseVersion);
-        return row?.foreign ? (row.latest ?? undefined) : undefined;
+        const answer = row?.foreign ? (row.latest ?? undefined) : undefined;
+        foreign.set(key, answer);
+        return answer;
       },
     };
     const decision = decideAppend(tenant, events, latest, lookup, this.#limits);
@@ -276,8 +283,12 @@ export class SqliteEventStore implements ServerEventLog {
     let statement = this.#filteredReads.get(key);
     if (!statement) {
       const where = filter.map((clause) => ` AND ${clause.sql}`).join('');
+      // Without statistics SQLite would scan the tenant's log even for one aggregate: name the index.
+      const index = filter.some((clause) => clause.key.startsWith('aggregateId'))
+        ? 'INDEXED BY events_tenant_aggregate'
+        : '';
       statement = this.#db.prepare<unknown[], EventRow>(
-        `SELECT seq, json FROM events WHERE tenant = ? AND seq > ?${where} ORDER BY seq LIMIT ?`,
+        `SELECT seq, json FROM events ${index} WHERE tenant = ? AND seq > ?${where} ORDER BY seq LIMIT ?`,
       );
       this.#filteredReads.set(key, statement);
     }
@@ -304,12 +315,14 @@ function prepareStatements(db: Database.Database) {
     setLatest: db.prepare<[string, number]>(
       'INSERT INTO tenants (tenant, latest) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET latest = excluded.latest',
     ),
+    // The batch's ids drive the loop; each is one seek in the (tenant, id) index.
     byIds: db.prepare<[string, string], EventRow & { id: string }>(
-      'SELECT id, seq, json FROM events WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))',
+      `SELECT e.id, e.seq, e.json FROM json_each(?) AS j CROSS JOIN events AS e INDEXED BY events_tenant_id
+        WHERE e.tenant = ? AND e.id = j.value`,
     ),
     foreignAfter: db.prepare<[string, string, string, number], { latest: number | null; foreign: number | null }>(
       `SELECT MAX(seq) AS latest, MAX(client_id <> ?) AS "foreign"
-         FROM events WHERE tenant = ? AND aggregate_id = ? AND seq > ?`,
+         FROM events INDEXED BY events_tenant_aggregate WHERE tenant = ? AND aggregate_id = ? AND seq > ?`,
     ),
     insert: db.prepare<[string, number, string, string, string, string, string]>(
       'INSERT INTO events (tenant, seq, id, aggregate_id, type, client_id, json) VALUES (?, ?, ?, ?, ?, ?, ?)',

@@ -1,0 +1,191 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { CursorVersion, EventFactory, type Event } from '@eventsync/core';
+import { defineBenchmark } from '../../bench/src/index.js';
+import { SqliteEventStore } from '../src/index.js';
+
+const TENANT = 'acme';
+const BATCH = 1_000;
+const AGGREGATES = 1_000;
+
+/**
+ * `size` valid events on `AGGREGATES` aggregates, each with the `baseVersion` of its aggregate's previous
+ * event (event `i` lands at cursor `i + 1`), so the store runs its conflict check and finds none.
+ * `metadata.tenant` is already the log's, so the stored JSON is the event as it is.
+ */
+function buildEvents(size: number): Event[] {
+  const factory = new EventFactory({ clientId: 'bench-client' });
+  return Array.from({ length: size }, (_, i) =>
+    factory.create({
+      type: 'todo.added',
+      aggregateId: `todo-${i % AGGREGATES}`,
+      data: { title: `Buy milk #${i}`, done: false, tags: ['home', 'errand'], priority: i % 5 },
+      metadata: { tenant: TENANT, baseVersion: String(i < AGGREGATES ? 0 : i - AGGREGATES + 1) },
+    }),
+  );
+}
+
+function batchesOf<T>(items: readonly T[]): T[][] {
+  const batches: T[][] = [];
+  for (let i = 0; i < items.length; i += BATCH) batches.push(items.slice(i, i + BATCH));
+  return batches;
+}
+
+/** The row the store writes for an event, as the raw side inserts it (JSON made before the clock starts). */
+type Row = [tenant: string, seq: number, id: string, aggregateId: string, type: string, clientId: string, json: string];
+
+const INSERT = 'INSERT INTO events (tenant, seq, id, aggregate_id, type, client_id, json) VALUES (?, ?, ?, ?, ?, ?, ?)';
+
+/** A temporary folder for the benchmark's files; each sample gets a fresh file. */
+function workspace() {
+  const folder = mkdtempSync(join(tmpdir(), 'eventsync-bench-sqlite-'));
+  let files = 0;
+  return {
+    folder,
+    newPath: () => join(folder, `log-${++files}.db`),
+    remove: () => rmSync(folder, { recursive: true, force: true }),
+  };
+}
+
+function removeFile(path: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+}
+
+/**
+ * A raw connection to a file with the store's schema and the store's settings (WAL, synchronous=FULL):
+ * the store creates the schema, so both sides write to the same tables and indexes.
+ */
+async function rawDatabase(path: string): Promise<Database.Database> {
+  await new SqliteEventStore({ path }).close();
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  return db;
+}
+
+const append = defineBenchmark({
+  name: 'sqlite/sqlite-event-store.append',
+  description:
+    `SqliteEventStore.append in batches of ${BATCH} (validation, duplicate and conflict checks, one IMMEDIATE ` +
+    `transaction each) vs raw better-sqlite3 prepared inserts of the same rows (JSON made untimed) into the same tables and ` +
+    `indexes, one transaction per batch; both on files in WAL mode with synchronous=FULL`,
+  units: 'events',
+  size: 100_000,
+  repeat: 5,
+  warmup: 1,
+  setup(size) {
+    const batches = batchesOf(buildEvents(size));
+    let seq = 0;
+    const rows = batches.map((batch) =>
+      batch.map((event): Row => {
+        seq++;
+        return [TENANT, seq, event.id, event.aggregateId, event.type, event.metadata.clientId, JSON.stringify(event)];
+      }),
+    );
+    return { batches, rows, files: workspace() };
+  },
+  baseline: {
+    name: 'better-sqlite3 inserts',
+    async setup({ fixture }) {
+      const path = fixture.files.newPath();
+      const db = await rawDatabase(path);
+      const insert = db.prepare<Row>(INSERT);
+      const setLatest = db.prepare<[string, number]>(
+        'INSERT INTO tenants (tenant, latest) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET latest = excluded.latest',
+      );
+      const insertBatch = db.transaction((rows: readonly Row[]) => {
+        for (const row of rows) insert.run(...row);
+        setLatest.run(TENANT, rows.at(-1)![1]);
+      });
+      return { path, db, insertBatch };
+    },
+    run({ fixture }, { insertBatch }) {
+      for (const rows of fixture.rows) insertBatch.immediate(rows);
+    },
+    after({ size }, { path, db }) {
+      const { count } = db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM events').get()!;
+      db.close();
+      removeFile(path);
+      if (count !== size) throw new Error(`expected ${size} rows, found ${count}`);
+    },
+  },
+  subject: {
+    name: 'SqliteEventStore.append',
+    setup({ fixture }) {
+      const path = fixture.files.newPath();
+      return { path, store: new SqliteEventStore({ path }) };
+    },
+    async run({ fixture }, { store }) {
+      for (const batch of fixture.batches) await store.append(TENANT, batch);
+    },
+    async after({ size }, { path, store }) {
+      const latest = await store.latestVersion(TENANT);
+      await store.close();
+      removeFile(path);
+      if (latest.value !== size) throw new Error(`expected ${size} accepted events, got ${latest.value}`);
+    },
+  },
+  teardown: ({ files }) => files.remove(),
+});
+
+const read = defineBenchmark({
+  name: 'sqlite/sqlite-event-store.read',
+  description: `SqliteEventStore.read in pages of ${BATCH} vs raw better-sqlite3 SELECT … LIMIT ${BATCH} + JSON.parse, on one file`,
+  units: 'events',
+  size: 100_000,
+  repeat: 9,
+  async setup(size) {
+    const files = workspace();
+    const path = files.newPath();
+    const store = new SqliteEventStore({ path });
+    for (const batch of batchesOf(buildEvents(size))) await store.append(TENANT, batch);
+    const db = new Database(path, { readonly: true });
+    const page = db.prepare<[string, number, number], { seq: number; json: string }>(
+      'SELECT seq, json FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?',
+    );
+    return { files, store, db, page };
+  },
+  baseline: {
+    name: 'SELECT … LIMIT + JSON.parse',
+    setup: () => ({ read: 0 }),
+    run({ fixture: { page } }, state) {
+      let since = 0;
+      for (;;) {
+        const rows = page.all(TENANT, since, BATCH);
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          if ((JSON.parse(row.json) as Event).id === '') throw new Error('unreachable');
+          since = row.seq;
+        }
+        state.read += rows.length;
+      }
+    },
+    after: ({ size }, { read }) => checkRead(size, read),
+  },
+  subject: {
+    name: 'SqliteEventStore.read',
+    setup: () => ({ read: 0 }),
+    async run({ fixture: { store } }, state) {
+      let since = CursorVersion.ZERO;
+      for (let hasMore = true; hasMore;) {
+        const page = await store.read(TENANT, { since, limit: BATCH });
+        state.read += page.events.length;
+        ({ next: since, hasMore } = page);
+      }
+    },
+    after: ({ size }, { read }) => checkRead(size, read),
+  },
+  async teardown({ files, store, db }) {
+    db.close();
+    await store.close();
+    files.remove();
+  },
+});
+
+function checkRead(size: number, read: number): void {
+  if (read !== size) throw new Error(`expected to read ${size} events, read ${read}`);
+}
+
+export default [append, read];
