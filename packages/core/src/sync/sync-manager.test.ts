@@ -208,6 +208,29 @@ describe('SyncManager', () => {
       expect((await a.manager.sync()).rejected).toBe(0);
     });
 
+    it('rejects an event the server finds too large, and pushes the rest', async () => {
+      const a = world.client('a', {
+        wrap: (transport) =>
+          spyPush(transport, (events) => {
+            const big = events.find((event) => event.type === 'todo.huge');
+            if (big) {
+              throw new SyncError('limit_exceeded', 'Event is larger than maxEventBytes (1024)', {
+                details: { limit: 'maxEventBytes', max: 1024, eventId: big.id },
+              });
+            }
+          }),
+      });
+      const [small, big, after] = await a.manager.append([
+        todo('t1', 'ok'),
+        todo('t2', 'x', 'todo.huge'),
+        todo('t3', 'ok too'),
+      ]);
+      const result = await a.manager.sync();
+      expect(result).toMatchObject({ rejected: 1, pushed: 2 });
+      expect(await a.manager.eventState(big!.id)).toMatchObject({ status: 'rejected', code: 'too_large' });
+      expect(await serverIds(world)).toEqual([small!.id, after!.id]);
+    });
+
     it('parks conflicts for the manual inbox, pushes nothing of them, and pushes the choice later', async () => {
       const a = world.client('a');
       const b = world.client('b', { resolver: park });

@@ -9,6 +9,7 @@ import { isSyncError, SyncError } from '../errors/sync-error.js';
 import { abortReason, throwIfAborted, type SignalOptions } from '../internal/abort.js';
 import { Emitter } from '../internal/emitter.js';
 import type { ConflictRecord, LocalEventStore, OutboxEntry } from '../store/local-event-store.js';
+import type { AppendResult } from '../server/server-event-log.js';
 import type { Transport } from '../transport/transport.js';
 import { CursorVersion } from '../version/cursor-version.js';
 import { HybridLogicalClock } from '../version/hybrid-logical-clock.js';
@@ -699,10 +700,29 @@ export class SyncManager {
     for (;;) {
       const entries = await this.#store.pending({ afterSeq, limit: this.#pushBatchSize, signal });
       if (entries.length === 0) return conflicts;
+      const startSeq = afterSeq;
       afterSeq = (entries.at(-1) as OutboxEntry).localSeq;
       const batch = entries.map((entry) => entry.event).filter((event) => !blocked.has(event.aggregateId));
       if (batch.length === 0) continue;
-      const results = await this.#transport.push(batch, { signal });
+      let results: AppendResult[];
+      try {
+        results = await this.#transport.push(batch, { signal });
+      } catch (error) {
+        // One event the server will never take (too large for its limit) must not block the outbox for
+        // ever: it is rejected with the server's reason, and the push goes on without it.
+        const tooLarge = isSyncError(error, 'limit_exceeded') ? error.details.eventId : undefined;
+        if (typeof tooLarge !== 'string' || !batch.some((event) => event.id === tooLarge)) throw error;
+        const event = batch.find((item) => item.id === tooLarge) as Event;
+        await this.#store.reject([{ id: tooLarge, code: 'too_large', reason: (error as SyncError).message }], {
+          signal,
+        });
+        totals.rejected++;
+        this.#emitter.emit('event.rejected', {
+          rejections: [{ event, code: 'too_large', reason: (error as SyncError).message }],
+        });
+        afterSeq = startSeq;
+        continue;
+      }
       if (results.length !== batch.length || results.some((result, i) => result.id !== (batch[i] as Event).id)) {
         throw new SyncError('protocol', 'The server answered a push with results that do not match the batch');
       }
