@@ -1,0 +1,559 @@
+import pg, { type Client, type ClientConfig, type Pool, type PoolClient } from 'pg';
+import {
+  AppendListeners,
+  checkTenant,
+  CursorVersion,
+  DEFAULT_READ_LIMIT,
+  decideAppend,
+  SyncError,
+  ULID_PATTERN,
+  type AppendLookup,
+  type AppendNotice,
+  type AppendResult,
+  type Event,
+  type EventLimits,
+  type EventPage,
+  type Filter,
+  type ReadOptions,
+  type ServerEventLog,
+  type SignalOptions,
+  type VersionedEvent,
+} from '@eventsync/core';
+import { columnText } from './column-text.js';
+import { NotificationListener, type ListenerState } from './notification-listener.js';
+import { resolveOptions, type PostgresEventStoreOptions } from './postgres-event-store-options.js';
+import { isConnectionError, toSyncError } from './postgres-errors.js';
+import { migrate, quoteIdentifier } from './schema.js';
+
+interface EventRow {
+  readonly seq: string;
+  readonly json: string;
+}
+
+interface PageRow {
+  readonly latest: string;
+  readonly seq: string | null;
+  readonly json: string | null;
+}
+
+/** The NOTIFY payload of an append: which schema, which tenant, and its latest cursor after the append. */
+interface NoticePayload {
+  readonly schema: string;
+  readonly tenant: string;
+  readonly latest: number;
+}
+
+/**
+ * A {@link ServerEventLog} in PostgreSQL, on `pg`: the server's log when one machine is not enough.
+ * Any number of stateless server nodes can share one database, each with its own store.
+ *
+ * - **Appends** run in one transaction each. It first locks the tenant's row in `tenants`
+ *   (`SELECT … FOR UPDATE`), so the appends of one tenant take turns from there to their commit,
+ *   on every node; then it reads the batch's stored ids and the aggregates' latest writes, runs the
+ *   shared append rules (`decideAppend`) against them, inserts the accepted events in one multi-row
+ *   INSERT, moves the tenant's cursor and sends a NOTIFY, and commits.
+ * - **Cursors readers never skip**: because the next append of a tenant waits for the previous one to
+ *   commit before it reads the cursor, cursors become visible in their order. (A bare `BIGSERIAL`
+ *   would not do: a transaction that took 7 may commit after one that took 8, and a reader that saw
+ *   8 would never look at 7 again.)
+ * - **Reads** are one statement, so a page, its `next` and `hasMore` come from one snapshot.
+ * - **Notifications** come from LISTEN/NOTIFY, on a connection of the store's own that reconnects
+ *   with backoff when lost; an append on any node reaches the listeners of every node, this one's
+ *   included, after it committed. After a reconnection the store tells its listeners the latest cursor
+ *   of every tenant it has dealt with, since notifications sent meanwhile are lost: a listener that
+ *   reads from its own cursor misses nothing.
+ * - **Migrations** are applied on start, under an advisory lock, each in a transaction.
+ * - **Aborts**: `pg` cannot cancel a query half-way, so the signal is checked before a call starts,
+ *   before an append writes (an aborted append then rolls back and stores nothing) and after a read
+ *   (its result is dropped). An append whose signal fires after it committed resolves with its
+ *   results: it happened.
+ *
+ * Start it with {@link PostgresEventStore.open}, or construct it and call {@link start} (or just use
+ * it: the first call starts it).
+ *
+ * @example
+ * ```ts
+ * const store = await PostgresEventStore.open({ connectionString: process.env.DATABASE_URL });
+ * const [result] = await store.append('acme', [event]);
+ * const page = await store.read('acme', { since: CursorVersion.ZERO, limit: 500 });
+ * await store.close();
+ * ```
+ */
+export class PostgresEventStore implements ServerEventLog {
+  /** Constructs a store and starts it: migrates the schema and starts listening. @throws SyncError */
+  static async open(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
+    const store = new PostgresEventStore(options);
+    try {
+      await store.start();
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      throw error;
+    }
+    return store;
+  }
+
+  readonly #pool: Pool;
+  readonly #ownsPool: boolean;
+  readonly #schema: string;
+  readonly #channel: string;
+  readonly #limits: EventLimits;
+  readonly #maxReadLimit: number;
+  readonly #sql: ReturnType<typeof statements>;
+  readonly #listeners = new AppendListeners();
+  readonly #listener: NotificationListener;
+  /** The tenants this store has dealt with: told their latest cursor after the listener reconnects. */
+  readonly #knownTenants = new Set<string>();
+  #starting: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** Checks the options and makes the pool; connects nothing yet. @throws SyncError `invalid_input` */
+  constructor(options: PostgresEventStoreOptions) {
+    const settings = resolveOptions(options);
+    this.#schema = settings.schema;
+    this.#channel = settings.channel;
+    this.#limits = settings.limits;
+    this.#maxReadLimit = settings.maxReadLimit;
+    this.#sql = statements(quoteIdentifier(settings.schema));
+    this.#ownsPool = options.pool === undefined;
+    let listenerConfig: ClientConfig;
+    if (options.pool) {
+      this.#pool = options.pool;
+      listenerConfig = { ...(options.pool.options as ClientConfig) };
+    } else {
+      const poolConfig = {
+        application_name: settings.applicationName,
+        ...options.poolOptions,
+        connectionString: options.connectionString,
+      };
+      this.#pool = new pg.Pool(poolConfig);
+      // pg's advice: an idle connection that dies emits 'error' on the pool, which would crash the process.
+      this.#pool.on('error', () => undefined);
+      listenerConfig = poolConfig;
+    }
+    const onListenerError = options.onListenerError;
+    this.#listener = new NotificationListener({
+      client: (): Client =>
+        new pg.Client({
+          ...listenerConfig,
+          application_name: `${settings.applicationName}:listener`,
+          keepAlive: true,
+          // The listener only runs LISTEN and its heartbeats: none may hang.
+          query_timeout: Math.max(settings.heartbeatMs, 10_000),
+        }),
+      channel: settings.channel,
+      reconnect: settings.reconnect,
+      heartbeatMs: settings.heartbeatMs,
+      timers: options.timers ?? {
+        setTimeout: (callback, ms) => setTimeout(callback, ms),
+        clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+      },
+      onNotification: (payload) => this.#onNotification(payload),
+      onReconnected: () => this.#catchUp(),
+      onError: (error) => onListenerError?.(toSyncError(error, 'listen to')),
+    });
+  }
+
+  /** The schema that holds the store's tables. */
+  get schema(): string {
+    return this.#schema;
+  }
+
+  /** Where the LISTEN connection is: `'listening'` when notifications flow. */
+  get listenerState(): ListenerState {
+    return this.#listener.state;
+  }
+
+  /**
+   * Migrates the schema (creating it when missing) and starts listening; every other call does this
+   * first when it has not been done. A failed start is tried again by the next call.
+   *
+   * @throws SyncError `unavailable` when the database cannot be reached, `storage`, `closed`
+   */
+  async start(options?: SignalOptions): Promise<void> {
+    this.#checkOpen(options);
+    await this.#started(options);
+  }
+
+  async append(tenant: string, events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]> {
+    this.#enter(tenant, options);
+    if (!Array.isArray(events)) {
+      throw new SyncError('invalid_input', 'append takes an array of events', { details: { field: 'events' } });
+    }
+    if (events.length === 0) return [];
+    await this.#started(options);
+    this.#knownTenants.add(tenant);
+    const client = await this.#connect('append to');
+    let broken = false;
+    let aborted = false;
+    try {
+      await client.query('BEGIN');
+      const latest = await this.#lockTenant(client, tenant);
+      const lookup = await this.#prefetch(client, tenant, events, latest);
+      const decision = decideAppend(tenant, events, latest, lookup, this.#limits);
+      const signal = options?.signal;
+      if (signal?.aborted) {
+        await client.query('ROLLBACK');
+        aborted = true;
+        throw abortReason(signal);
+      }
+      const last = decision.accepted.at(-1);
+      if (last) {
+        const payload: NoticePayload = { schema: this.#schema, tenant, latest: last.version.value };
+        await client.query(this.#sql.write, [
+          columnText(tenant),
+          decision.accepted.map(({ version }) => version.value),
+          decision.accepted.map(({ event }) => event.id),
+          decision.accepted.map(({ event }) => columnText(event.aggregateId)),
+          decision.accepted.map(({ event }) => columnText(event.type)),
+          decision.accepted.map(({ event }) => columnText(event.metadata.clientId)),
+          decision.accepted.map(({ event }) => JSON.stringify(event)),
+          last.version.value,
+          this.#channel,
+          JSON.stringify(payload),
+        ]);
+      }
+      await client.query('COMMIT');
+      return decision.results;
+    } catch (error) {
+      if (aborted) throw error;
+      broken = isConnectionError(error);
+      if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
+      throw this.#failure(error, 'append to');
+    } finally {
+      // A connection that broke is dropped, not handed to the next caller.
+      client.release(broken);
+    }
+  }
+
+  async read(tenant: string, options: ReadOptions = {}): Promise<EventPage> {
+    this.#enter(tenant, options);
+    const since = options.since ?? CursorVersion.ZERO;
+    if (!(since instanceof CursorVersion)) {
+      throw new SyncError('invalid_input', 'since must be a CursorVersion', { details: { field: 'since' } });
+    }
+    const limit = Math.min(checkLimit(options.limit ?? DEFAULT_READ_LIMIT), this.#maxReadLimit);
+    const filter = filterValues(options.filter);
+    await this.#started(options);
+    this.#knownTenants.add(tenant);
+    let rows: PageRow[];
+    try {
+      ({ rows } = await this.#pool.query<PageRow>(this.#sql.page, [
+        columnText(tenant),
+        since.value,
+        limit,
+        filter.types,
+        filter.aggregateIds,
+      ]));
+    } catch (error) {
+      throw this.#failure(error, 'read');
+    }
+    throwIfAborted(options.signal);
+    const latest = Number(rows[0]?.latest ?? 0);
+    checkSince(since.value, latest);
+    const events: VersionedEvent[] = [];
+    for (const row of rows) {
+      if (row.seq !== null) events.push(toVersionedEvent(row as EventRow));
+    }
+    // A full page stops at its last event; a short one read the log to its end, past what a filter skipped.
+    const next = events.length === limit ? events.at(-1)!.version.value : Math.max(latest, since.value);
+    return { events, next: CursorVersion.of(next), hasMore: next < latest };
+  }
+
+  async latestVersion(tenant: string, options?: SignalOptions): Promise<CursorVersion> {
+    this.#enter(tenant, options);
+    await this.#started(options);
+    this.#knownTenants.add(tenant);
+    let latest: number;
+    try {
+      const { rows } = await this.#pool.query<{ latest: string }>(this.#sql.latest, [columnText(tenant)]);
+      latest = Number(rows[0]?.latest ?? 0);
+    } catch (error) {
+      throw this.#failure(error, 'read');
+    }
+    throwIfAborted(options?.signal);
+    return CursorVersion.of(latest);
+  }
+
+  /**
+   * Tells `listener` of every append that stored something, made through any store on this database
+   * and schema (this node or another), once it committed. Subscribing starts the store when it has
+   * not started yet.
+   */
+  subscribe(listener: (notice: AppendNotice) => void): () => void {
+    this.#checkOpen(undefined);
+    const stop = this.#listeners.add(listener);
+    this.#started(undefined).catch(() => undefined); // a failure surfaces on the next call
+    return stop;
+  }
+
+  /**
+   * Stops listening and ends the pool the store made (a pool you gave it stays open). Calls under way
+   * finish first. Idempotent; later calls fail with `SyncError('closed')`.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#listeners.clear();
+    await this.#listener.close();
+    if (this.#ownsPool && !this.#pool.ended) {
+      try {
+        await this.#pool.end();
+      } catch (error) {
+        throw toSyncError(error, 'close');
+      }
+    }
+  }
+
+  async #started(options: SignalOptions | undefined): Promise<void> {
+    this.#starting ??= this.#start().catch((error: unknown) => {
+      this.#starting = undefined;
+      throw this.#failure(error, 'start');
+    });
+    await this.#starting;
+    throwIfAborted(options?.signal);
+  }
+
+  async #start(): Promise<void> {
+    const client = await this.#pool.connect();
+    let failed = false;
+    try {
+      await migrate(client, this.#schema);
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      client.release(failed);
+    }
+    if (this.#closing) throw closedError();
+    await this.#listener.start();
+  }
+
+  /** Locks the tenant's row until the transaction ends, and reads its latest cursor. */
+  async #lockTenant(client: PoolClient, tenant: string): Promise<number> {
+    const key = columnText(tenant);
+    let { rows } = await client.query<{ latest: string }>(this.#sql.lockTenant, [key]);
+    if (rows.length === 0) {
+      // A new tenant: make its row (or wait for a concurrent append that is making it), then lock it.
+      await client.query(this.#sql.addTenant, [key]);
+      ({ rows } = await client.query<{ latest: string }>(this.#sql.lockTenant, [key]));
+    }
+    return Number(rows[0]!.latest);
+  }
+
+  /**
+   * Reads, inside the append's transaction and under the tenant's lock, what `decideAppend` will ask
+   * about: the batch's ids already stored, and per aggregate and writer the latest write of another
+   * client after the writer's lowest `baseVersion` in the batch.
+   */
+  async #prefetch(client: PoolClient, tenant: string, events: readonly Event[], latest: number): Promise<AppendLookup> {
+    const key = columnText(tenant);
+    const stored = new Map<string, EventRow>();
+    // Pairs of aggregate and writer with their lowest baseVersion in the batch, keyed by both.
+    const writers = new Map<string, { aggregateId: string; clientId: string; base: number }>();
+    const ids = new Set<string>();
+    for (const candidate of events as readonly unknown[]) {
+      const event = candidate as Partial<Event> | null;
+      if (typeof event?.id === 'string' && ULID_PATTERN.test(event.id)) ids.add(event.id);
+      const aggregateId = event?.aggregateId;
+      const clientId = event?.metadata?.clientId;
+      const base = Number(event?.metadata?.baseVersion);
+      if (typeof aggregateId !== 'string' || typeof clientId !== 'string' || !Number.isFinite(base)) continue;
+      // Clamped into the stored range: no stored event is after a base past the latest cursor.
+      const clamped = Math.max(0, Math.min(Math.floor(base), latest));
+      const pair = JSON.stringify([aggregateId, clientId]);
+      const known = writers.get(pair);
+      if (!known || clamped < known.base) writers.set(pair, { aggregateId, clientId, base: clamped });
+    }
+    if (latest > 0 && ids.size > 0) {
+      const { rows } = await client.query<EventRow & { id: string }>(this.#sql.byIds, [key, [...ids]]);
+      for (const row of rows) stored.set(row.id, row);
+    }
+    const foreign = new Map<string, { foreign: number | null; latest: number | null }>();
+    if (latest > 0 && writers.size > 0) {
+      const pairs = [...writers.values()];
+      const { rows } = await client.query<{ i: string; foreign: string | null; latest: string | null }>(
+        this.#sql.foreignWrites,
+        [
+          key,
+          pairs.map((pair) => columnText(pair.aggregateId)),
+          pairs.map((pair) => columnText(pair.clientId)),
+          pairs.map((pair) => pair.base),
+        ],
+      );
+      const keys = [...writers.keys()];
+      for (const row of rows) {
+        foreign.set(keys[Number(row.i) - 1]!, {
+          foreign: row.foreign === null ? null : Number(row.foreign),
+          latest: row.latest === null ? null : Number(row.latest),
+        });
+      }
+    }
+    return {
+      existing: (id) => {
+        const row = stored.get(id);
+        return row && toVersionedEvent(row);
+      },
+      foreignAfter: (aggregateId, baseVersion, clientId) => {
+        if (latest === 0) return undefined;
+        const pair = JSON.stringify([aggregateId, clientId]);
+        const writer = writers.get(pair);
+        const answer = foreign.get(pair);
+        if (!writer || !answer || baseVersion < writer.base) {
+          throw new SyncError('internal', `The append prefetched nothing for aggregate ${aggregateId} and ${clientId}`);
+        }
+        return answer.foreign !== null && answer.foreign > baseVersion ? (answer.latest ?? undefined) : undefined;
+      },
+    };
+  }
+
+  /** After a reconnection: tells the listeners the latest cursor of every tenant this store has dealt with. */
+  async #catchUp(): Promise<void> {
+    if (this.#knownTenants.size === 0) return;
+    const tenants = new Map([...this.#knownTenants].map((tenant) => [columnText(tenant), tenant]));
+    const { rows } = await this.#pool.query<{ tenant: string; latest: string }>(this.#sql.latestOf, [
+      [...tenants.keys()],
+    ]);
+    for (const row of rows) {
+      const tenant = tenants.get(row.tenant);
+      const latest = Number(row.latest);
+      if (tenant !== undefined && latest > 0) this.#listeners.notify({ tenant, latest: CursorVersion.of(latest) });
+    }
+  }
+
+  #onNotification(payload: string): void {
+    let notice: Partial<NoticePayload>;
+    try {
+      notice = JSON.parse(payload) as Partial<NoticePayload>;
+    } catch {
+      return; // not ours
+    }
+    const { schema, tenant, latest } = notice;
+    if (schema !== this.#schema || typeof tenant !== 'string' || !Number.isSafeInteger(latest) || latest! < 1) return;
+    this.#knownTenants.add(tenant);
+    this.#listeners.notify({ tenant, latest: CursorVersion.of(latest!) });
+  }
+
+  async #connect(action: string): Promise<PoolClient> {
+    try {
+      return await this.#pool.connect();
+    } catch (error) {
+      throw this.#failure(error, action);
+    }
+  }
+
+  /** A failure as a SyncError: `closed` when the store was closed meanwhile. */
+  #failure(error: unknown, action: string): SyncError {
+    if (this.#closing && !(error instanceof SyncError)) return closedError();
+    return toSyncError(error, action);
+  }
+
+  #checkOpen(options: SignalOptions | undefined): void {
+    if (this.#closing) throw closedError();
+    throwIfAborted(options?.signal);
+  }
+
+  #enter(tenant: string, options: SignalOptions | undefined): void {
+    this.#checkOpen(options);
+    checkTenant(tenant);
+  }
+}
+
+/** The store's SQL, for the schema `s` (quoted). */
+function statements(s: string) {
+  return {
+    latest: `SELECT latest FROM ${s}.tenants WHERE tenant = $1`,
+    latestOf: `SELECT tenant, latest FROM ${s}.tenants WHERE tenant = ANY($1::text[])`,
+    lockTenant: `SELECT latest FROM ${s}.tenants WHERE tenant = $1 FOR UPDATE`,
+    addTenant: `INSERT INTO ${s}.tenants (tenant, latest) VALUES ($1, 0) ON CONFLICT (tenant) DO NOTHING`,
+    byIds: `SELECT id, seq, json FROM ${s}.events WHERE tenant = $1 AND id = ANY($2::text[])`,
+    // Per (aggregate, writer, lowest base) of the batch, numbered from 1: the latest write of another
+    // client after the base, and the aggregate's latest write. Both are backward index-only scans.
+    foreignWrites: `
+      SELECT p.i,
+             (SELECT MAX(e.seq) FROM ${s}.events AS e
+               WHERE e.tenant = $1 AND e.aggregate_id = p.aggregate_id AND e.seq > p.base AND e.client_id <> p.client_id) AS foreign,
+             (SELECT MAX(e.seq) FROM ${s}.events AS e
+               WHERE e.tenant = $1 AND e.aggregate_id = p.aggregate_id) AS latest
+        FROM unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS p (aggregate_id, client_id, base, i)`,
+    // The accepted events in one INSERT, the cursor moved, and the notice sent at commit.
+    write: `
+      WITH inserted AS (
+        INSERT INTO ${s}.events (tenant, seq, id, aggregate_id, type, client_id, json)
+        SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+      ), moved AS (
+        UPDATE ${s}.tenants SET latest = $8 WHERE tenant = $1
+      )
+      SELECT pg_notify($9, $10)`,
+    // The tenant's latest cursor and the page, from one snapshot. A NULL filter keeps everything.
+    page: `
+      SELECT h.latest, e.seq, e.json
+        FROM (SELECT COALESCE((SELECT latest FROM ${s}.tenants WHERE tenant = $1), 0) AS latest) AS h
+        LEFT JOIN LATERAL (
+          SELECT seq, json FROM ${s}.events
+           WHERE tenant = $1 AND seq > $2
+             AND ($4::text[] IS NULL OR type = ANY($4::text[]))
+             AND ($5::text[] IS NULL OR aggregate_id = ANY($5::text[]))
+           ORDER BY seq
+           LIMIT $3
+        ) AS e ON true
+       ORDER BY e.seq`,
+  };
+}
+
+/** A filter as query parameters: a list per field, or null; `tenant` in it is ignored, the store is scoped already. */
+function filterValues(filter: Filter | undefined): { types: string[] | null; aggregateIds: string[] | null } {
+  if (filter === undefined) return { types: null, aggregateIds: null };
+  if (typeof filter !== 'object' || filter === null) {
+    throw new SyncError('invalid_input', 'filter must be an object', { details: { field: 'filter' } });
+  }
+  const values = (field: 'type' | 'aggregateId'): string[] | null => {
+    const wanted: unknown = filter[field];
+    if (wanted === undefined) return null;
+    if (typeof wanted === 'string') return [columnText(wanted)];
+    if (Array.isArray(wanted) && wanted.every((item) => typeof item === 'string')) return wanted.map(columnText);
+    throw new SyncError('invalid_input', `filter.${field} must be a string or a list of strings`, {
+      details: { field: `filter.${field}` },
+    });
+  };
+  return { types: values('type'), aggregateIds: values('aggregateId') };
+}
+
+function checkLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new SyncError('invalid_input', `limit must be a positive integer, got ${String(limit)}`, {
+      details: { field: 'limit' },
+    });
+  }
+  return limit;
+}
+
+/** Stored events are plain JSON: `JSON.parse` makes a `__proto__` key an own property, never a prototype. */
+function toVersionedEvent(row: EventRow): VersionedEvent {
+  return { event: JSON.parse(row.json) as Event, version: CursorVersion.of(Number(row.seq)) };
+}
+
+/** A reader ahead of the log has a cursor from another log, or from before a restore: refuse it. */
+function checkSince(since: number, latest: number): void {
+  if (since > latest) {
+    throw new SyncError(
+      'invalid_input',
+      `Cursor ${since} is past the log's latest version ${latest}: this log is behind the reader (restored from a backup?)`,
+      { details: { field: 'since', max: latest, actual: since } },
+    );
+  }
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason === undefined ? new SyncError('aborted', 'The operation was aborted') : signal.reason;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortReason(signal);
+}
+
+function closedError(): SyncError {
+  return new SyncError('closed', 'The PostgreSQL event store is closed');
+}
