@@ -66,3 +66,16 @@ export function resolveBufferOptions(options: BufferOptions): Required<BufferOpt
   }
   return { bufferSize, backpressure };
 }
+
+/** The counts of one subscription (or watcher). */
+export interface SubscriptionStats {
+  /** Items handed to the consumer: its callback called, or its `next()` answered. */
+  readonly delivered: number;
+  /** Items that matched and will never reach the consumer, in all and by reason. */
+  readonly dropped: number;
+  readonly droppedBy: Readonly<Record<DropReason, number>>;
+  /** Items in the buffer now, not yet read. */
+  readonly queued: number;
+  /** Items of blocked publishers waiting for room now (`block`). */
+  readonly waiting: number;
+}

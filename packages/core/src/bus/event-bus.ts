@@ -1,9 +1,15 @@
 import { monotonicFactory } from 'ulid';
 import { SyncError } from '../errors/sync-error.js';
 import { abortReason, type SignalOptions } from '../internal/abort.js';
-import { DROP_REASONS, resolveBufferOptions, type BufferOptions, type DropReason } from './backpressure.js';
+import {
+  DROP_REASONS,
+  resolveBufferOptions,
+  type BufferOptions,
+  type DropReason,
+  type SubscriptionStats,
+} from './backpressure.js';
 import type { Envelope } from './envelope.js';
-import { Mailbox, type MailboxCounts, type MailboxErrorSource, type Ticket } from './mailbox.js';
+import { Mailbox, type MailboxErrorSource, type Ticket } from './mailbox.js';
 import { compilePattern, validateSubject, type CompiledPattern } from './subject.js';
 
 /**
@@ -65,7 +71,7 @@ export interface EventBusOptions {
 export const DEFAULT_EVENT_BUS_OPTIONS = { routeCacheSize: 1024 } as const;
 
 /** Options of {@link EventBus.subscribe}. */
-export interface SubscribeOptions<T = unknown> extends BufferOptions {
+export interface SubscriptionOptions<T = unknown> extends BufferOptions {
   /**
    * A second test after the pattern (on headers, on the payload…): messages for which it returns
    * false are not for this subscription and are not counted. One that throws counts as false.
@@ -80,9 +86,6 @@ export interface PublishOptions extends SignalOptions {
   /** String metadata for the envelope. */
   readonly headers?: Readonly<Record<string, string>>;
 }
-
-/** The counts of one subscription. */
-export type SubscriptionStats = MailboxCounts;
 
 /** The counters of an {@link EventBus}, since it was made. */
 export interface EventBusStats {
@@ -288,16 +291,16 @@ export class EventBus {
    * @throws SyncError `invalid_input` for a malformed pattern or options, `closed` once the bus is
    *   closed; the signal's reason if it has aborted.
    */
-  subscribe<T = unknown>(pattern: string, options?: SubscribeOptions<T>): Subscription<T>;
+  subscribe<T = unknown>(pattern: string, options?: SubscriptionOptions<T>): Subscription<T>;
   subscribe<T = unknown>(
     pattern: string,
     handler: (envelope: Envelope<T>) => unknown,
-    options?: SubscribeOptions<T>,
+    options?: SubscriptionOptions<T>,
   ): Subscription<T>;
   subscribe<T = unknown>(
     pattern: string,
-    handlerOrOptions?: ((envelope: Envelope<T>) => unknown) | SubscribeOptions<T>,
-    maybeOptions?: SubscribeOptions<T>,
+    handlerOrOptions?: ((envelope: Envelope<T>) => unknown) | SubscriptionOptions<T>,
+    maybeOptions?: SubscriptionOptions<T>,
   ): Subscription<T> {
     if (this.#closed) throw closedError();
     const handler = typeof handlerOrOptions === 'function' ? handlerOrOptions : undefined;

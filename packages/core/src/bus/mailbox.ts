@@ -1,5 +1,5 @@
 import { SyncError } from '../errors/sync-error.js';
-import type { Backpressure, DropReason } from './backpressure.js';
+import type { Backpressure, DropReason, SubscriptionStats } from './backpressure.js';
 import { Queue } from './queue.js';
 
 /**
@@ -19,19 +19,6 @@ export interface Ticket {
   admitted(): void;
   /** One waiting item left without entering, because the mailbox ended for `reason`. */
   released(reason: DropReason): void;
-}
-
-/** Counts of one mailbox. */
-export interface MailboxCounts {
-  /** Items handed to the consumer (its callback called, or its `next()` answered). */
-  readonly delivered: number;
-  /** Items that never reached the consumer, in all and by reason. */
-  readonly dropped: number;
-  readonly droppedBy: Readonly<Record<DropReason, number>>;
-  /** Items in the buffer now. */
-  readonly queued: number;
-  /** Items waiting for room (`block`). */
-  readonly waiting: number;
 }
 
 /** Options of {@link Mailbox}. */
@@ -112,7 +99,7 @@ export class Mailbox<T> {
     return this.#handler !== undefined;
   }
 
-  get counts(): MailboxCounts {
+  get counts(): SubscriptionStats {
     const { buffer_full, aborted, unsubscribed, closed } = this.#droppedBy;
     return {
       delivered: this.#delivered,

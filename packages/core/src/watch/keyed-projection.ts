@@ -1,5 +1,5 @@
-import { resolveBufferOptions, type BufferOptions } from '../bus/backpressure.js';
-import { Mailbox, type MailboxCounts } from '../bus/mailbox.js';
+import { resolveBufferOptions, type BufferOptions, type SubscriptionStats } from '../bus/backpressure.js';
+import { Mailbox } from '../bus/mailbox.js';
 import type { Event } from '../event/event.js';
 import { SyncError } from '../errors/sync-error.js';
 import { abortReason, type SignalOptions } from '../internal/abort.js';
@@ -75,7 +75,7 @@ export interface WatchOptions extends BufferOptions {
 }
 
 /** The counts of a watcher. */
-export type WatcherStats = Omit<MailboxCounts, 'waiting'>;
+export type WatcherStats = Omit<SubscriptionStats, 'waiting'>;
 
 /**
  * A watch of a keyed projection: an async iterable of {@link Change}s (`for await`, where `break`
