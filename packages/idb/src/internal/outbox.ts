@@ -1,14 +1,43 @@
-import type { Event, OutboxEntry } from '@eventsync/core';
+import type { OutboxEntry } from '@eventsync/core';
+import { packTexts, textAt, unpackIds, unpackTexts } from './packed.js';
 import { settled } from './requests.js';
+import { parseEvent } from './rows.js';
 import type { OutboxChunkRecord, ReadTransaction, WriteTransaction } from './schema.js';
 
+/** A chunk as this transaction sees it: unpacked, with the ids to take out. */
 interface Chunk {
-  readonly record: OutboxChunkRecord;
-  /** Where each id is in the record, built when first needed. */
-  positions?: Map<string, number>;
+  readonly key: number;
+  readonly seqs: readonly number[];
+  readonly ids: readonly string[];
+  readonly events: readonly string[];
+  /** Where each id is. */
+  readonly positions: Map<string, number>;
   /** Ids to take out when the chunk is written. */
   readonly removed: Set<string>;
   dirty: boolean;
+}
+
+function unpack(record: OutboxChunkRecord): Chunk {
+  const ids = unpackIds(record.ids);
+  return {
+    key: record.key,
+    seqs: [...record.seqs],
+    ids,
+    events: unpackTexts(record.events, record.offsets),
+    positions: new Map(ids.map((id, i) => [id, i])),
+    removed: new Set(),
+    dirty: false,
+  };
+}
+
+function pack(
+  key: number,
+  seqs: readonly number[],
+  ids: readonly string[],
+  events: readonly string[],
+): OutboxChunkRecord {
+  const texts = packTexts(events);
+  return { key, seqs: Float64Array.from(seqs), ids: ids.join(''), events: texts.text, offsets: texts.offsets };
 }
 
 /**
@@ -28,35 +57,44 @@ export class Outbox {
   /** Reads the chunks with these keys. */
   async load(keys: Iterable<number>): Promise<void> {
     const missing = [...new Set(keys)].filter((key) => !this.#chunks.has(key));
+    if (missing.length === 0) return;
     const store = this.#tx.objectStore('outbox');
     const records = await Promise.all(missing.map((key) => store.get(key)));
     records.forEach((record, i) => {
       if (!record) throw new Error(`internal: outbox chunk ${missing[i]} is missing`);
-      this.#chunks.set(record.key, { record, removed: new Set(), dirty: false });
+      this.#chunks.set(record.key, unpack(record));
     });
   }
 
-  /** The pending event `id` of a loaded chunk. */
-  event(chunk: number, id: string): Event {
+  /** The JSON of the pending event `id` of a loaded chunk. */
+  json(chunk: number, id: string): string {
     const loaded = this.#chunks.get(chunk);
-    const index = loaded && this.#positions(loaded).get(id);
+    const index = loaded?.positions.get(id);
     if (!loaded || index === undefined || loaded.removed.has(id)) {
       throw new Error(`internal: event ${id} is not in outbox chunk ${chunk}`);
     }
-    return loaded.record.events[index]!;
+    return loaded.events[index]!;
   }
 
   /** Takes the pending event `id` out of its (loaded) chunk. */
   remove(chunk: number, id: string): void {
-    this.event(chunk, id);
+    this.json(chunk, id);
     const loaded = this.#chunks.get(chunk)!;
     loaded.removed.add(id);
     loaded.dirty = true;
   }
 
-  /** Adds a chunk of new pending events, `seqs` in increasing order. */
-  add(seqs: number[], events: Event[]): void {
-    this.#chunks.set(seqs[0]!, { record: { key: seqs[0]!, seqs, events }, removed: new Set(), dirty: true });
+  /** Adds a chunk of new pending events (ids and JSON), `seqs` in increasing order. */
+  add(seqs: number[], ids: string[], events: string[]): void {
+    this.#chunks.set(seqs[0]!, {
+      key: seqs[0]!,
+      seqs,
+      ids,
+      events,
+      positions: new Map(ids.map((id, i) => [id, i])),
+      removed: new Set(),
+      dirty: true,
+    });
   }
 
   /** Writes the changed chunks; a write transaction must be given. */
@@ -66,18 +104,16 @@ export class Outbox {
     const store = (this.#tx as WriteTransaction).objectStore('outbox');
     for (const chunk of dirty) {
       chunk.dirty = false;
-      const { record, removed } = chunk;
-      const keep = removed.size === 0 ? undefined : record.events.map((event) => !removed.has(event.id));
-      const events = keep ? record.events.filter((_, i) => keep[i]) : record.events;
-      const seqs = keep ? record.seqs.filter((_, i) => keep[i]) : record.seqs;
-      if (events.length === 0) settled(store.delete(record.key));
-      else settled(store.put({ key: record.key, seqs, events }));
+      const { key, seqs, ids, events, removed } = chunk;
+      if (removed.size === 0) {
+        settled(store.put(pack(key, seqs, ids, events)));
+        continue;
+      }
+      const keep = ids.map((id) => !removed.has(id));
+      const kept = <T>(list: readonly T[]): T[] => list.filter((_, i) => keep[i]);
+      if (!keep.includes(true)) settled(store.delete(key));
+      else settled(store.put(pack(key, kept(seqs), kept(ids), kept(events))));
     }
-  }
-
-  #positions(chunk: Chunk): Map<string, number> {
-    chunk.positions ??= new Map(chunk.record.events.map((event, i) => [event.id, i]));
-    return chunk.positions;
   }
 }
 
@@ -97,10 +133,10 @@ export async function readPending(
   const store = tx.objectStore('outbox');
   const entries: OutboxEntry[] = [];
   const take = (record: OutboxChunkRecord): void => {
-    for (let i = 0; i < record.events.length && entries.length < query.limit; i++) {
+    for (let i = 0; i < record.seqs.length && entries.length < query.limit; i++) {
       const localSeq = record.seqs[i]!;
-      const event = record.events[i]!;
       if (query.afterSeq !== undefined && localSeq <= query.afterSeq) continue;
+      const event = parseEvent(textAt(record.events, record.offsets, i));
       if (query.aggregateId === undefined || event.aggregateId === query.aggregateId) entries.push({ event, localSeq });
     }
   };

@@ -57,16 +57,38 @@ export interface MetaRecord {
   clientId: string;
 }
 
-/** A run of confirmed events in version order. */
+/**
+ * A run of confirmed events in version order. Events are kept as JSON text (see `rows.ts`), all of a
+ * segment's in one string, with their ids, aggregates, types and tenants in columns beside them, so
+ * reads filter and look up without parsing the events they do not return. Few large values are what
+ * IndexedDB writes fastest: a string or a typed array is stored as one copy of its bytes.
+ */
 export interface SegmentRecord {
   /** The first version; the key. */
   start: number;
   /** The write sequence of its summary: readers check they read the segment the summary describes. */
   seq: number;
   /** The events' versions, or `null` when they are `start, start + 1, …` (the usual case). */
-  versions: number[] | null;
-  events: Event[];
+  versions: Float64Array | null;
+  /** The events' JSON texts, joined by commas: `[${events}]` is the JSON array of them. */
+  events: string;
+  /** Where each event's JSON starts in `events` (and, last, where the final one ends). */
+  offsets: Uint32Array;
+  /** The events' ids (26-character ULIDs), concatenated. */
+  ids: string;
+  /** The distinct aggregate ids, as a JSON array; event `i` is about `aggregates[aggregateOf[i]]`. */
+  aggregates: string;
+  aggregateOf: Uint16Array;
+  /** The distinct types, as a JSON array; event `i` is of type `types[typeOf[i]]`. */
+  types: string;
+  typeOf: Uint16Array;
+  /** The distinct tenants, as a JSON array; event `i` has `tenants[tenantOf[i]]`, or none where it is {@link NO_TENANT}. */
+  tenants: string;
+  tenantOf: Uint16Array;
 }
+
+/** The `tenantOf` of an event without `metadata.tenant`. */
+export const NO_TENANT = 0xffff;
 
 /** What readers need to know of a segment without reading it. */
 export interface SummaryRecord {
@@ -114,8 +136,13 @@ export interface IdLeafRecord {
 export interface OutboxChunkRecord {
   /** The first `localSeq` given to the chunk; the key, never changed. */
   key: number;
-  seqs: number[];
-  events: Event[];
+  seqs: Float64Array;
+  /** The events' ids, concatenated. */
+  ids: string;
+  /** The events' JSON texts, joined by commas. */
+  events: string;
+  /** Where each event's JSON starts in `events` (and, last, where the final one ends). */
+  offsets: Uint32Array;
 }
 
 /** A rejection record with its place in the list. */

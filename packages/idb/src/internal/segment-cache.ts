@@ -1,7 +1,8 @@
-import { matchesFilter, type Filter } from '@eventsync/core';
+import type { Event, Filter } from '@eventsync/core';
 import { mightHave } from './bloom.js';
-import type { LogItem } from './segments.js';
-import { versionAt } from './segments.js';
+import { parseEvent } from './rows.js';
+import { textAt } from './packed.js';
+import { columnsOf, segmentSize, versionAt } from './segments.js';
 import type { ReadTransaction, SegmentRecord, SummaryRecord } from './schema.js';
 
 /**
@@ -64,6 +65,12 @@ function lowerIndex(list: readonly SummaryRecord[], start: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** A confirmed event read from the log. */
+export interface LogItem {
+  readonly event: Event;
+  readonly version: number;
 }
 
 /** What {@link readLog} reads. */
@@ -162,14 +169,53 @@ export async function readSegments(
   return records as SegmentRecord[];
 }
 
+/** The positions in `distinct` of the wanted values; `undefined` when anything goes. */
+function wantedPositions(
+  distinct: readonly string[] | undefined,
+  wanted: string | readonly string[] | undefined,
+): Set<number> | undefined {
+  if (wanted === undefined || distinct === undefined) return undefined;
+  const list = typeof wanted === 'string' ? [wanted] : wanted;
+  const positions = new Set<number>();
+  distinct.forEach((value, i) => {
+    if (list.includes(value)) positions.add(i);
+  });
+  return positions;
+}
+
+// Filters on the segment's columns; only the events it keeps are parsed.
 function collect(segment: SegmentRecord, query: LogQuery, into: LogItem[]): void {
-  const { events } = segment;
-  for (let i = 0; i < events.length && into.length < query.limit; i++) {
-    const version = versionAt(segment, i);
-    if (version <= query.since) continue;
-    const event = events[i]!;
-    if (query.aggregateId !== undefined && event.aggregateId !== query.aggregateId) continue;
-    if (query.filter && !matchesFilter(event, query.filter)) continue;
-    into.push({ event, version });
+  const { aggregateOf, typeOf, tenantOf } = segment;
+  const { filter } = query;
+  const size = segmentSize(segment);
+  const filtered =
+    query.aggregateId !== undefined ||
+    filter?.aggregateId !== undefined ||
+    filter?.type !== undefined ||
+    filter?.tenant !== undefined;
+  const columns = filtered ? columnsOf(segment) : undefined;
+  const aggregate = wantedPositions(columns?.aggregates, query.aggregateId);
+  const aggregateFilter = wantedPositions(columns?.aggregates, filter?.aggregateId);
+  const type = wantedPositions(columns?.types, filter?.type);
+  const tenant = wantedPositions(columns?.tenants, filter?.tenant);
+  if ([aggregate, aggregateFilter, type, tenant].some((set) => set?.size === 0)) return;
+  const kept: number[] = [];
+  for (let i = 0; i < size && into.length + kept.length < query.limit; i++) {
+    if (versionAt(segment, i) <= query.since) continue;
+    if (aggregate && !aggregate.has(aggregateOf[i]!)) continue;
+    if (aggregateFilter && !aggregateFilter.has(aggregateOf[i]!)) continue;
+    if (type && !type.has(typeOf[i]!)) continue;
+    if (tenant && !tenant.has(tenantOf[i]!)) continue;
+    kept.push(i);
+  }
+  if (kept.length === 0) return;
+  // The whole segment parses as one JSON array; a few of its events, one by one.
+  if (kept.length === size) {
+    const events = JSON.parse(`[${segment.events}]`) as Event[];
+    events.forEach((event, i) => into.push({ event, version: versionAt(segment, i) }));
+  } else {
+    for (const i of kept) {
+      into.push({ event: parseEvent(textAt(segment.events, segment.offsets, i)), version: versionAt(segment, i) });
+    }
   }
 }

@@ -1,7 +1,16 @@
-import { SyncError, type Event } from '@eventsync/core';
+import { SyncError } from '@eventsync/core';
 import { HASHES, bloomOf } from './bloom.js';
+import { idAt, packTexts, textAt } from './packed.js';
 import { settled } from './requests.js';
-import type { MetaRecord, ReadTransaction, SegmentRecord, SummaryRecord, WriteTransaction } from './schema.js';
+import type { Row } from './rows.js';
+import {
+  NO_TENANT,
+  type MetaRecord,
+  type ReadTransaction,
+  type SegmentRecord,
+  type SummaryRecord,
+  type WriteTransaction,
+} from './schema.js';
 
 /** The most events in one segment; a pulled page of up to this many is one record. */
 export const SEGMENT_MAX = 4096;
@@ -10,9 +19,9 @@ export const SEGMENT_SMALL = 256;
 /** Past this many distinct types or tenants, a summary stops listing them. */
 const LIST_MAX = 64;
 
-/** A confirmed event and its version (a number: the server's cursor). */
-export interface LogItem {
-  readonly event: Event;
+/** A confirmed event (as a row) and its version (a number: the server's cursor). */
+export interface LogRow {
+  readonly row: Row;
   readonly version: number;
 }
 
@@ -21,10 +30,15 @@ export function versionAt(segment: SegmentRecord, index: number): number {
   return segment.versions ? segment.versions[index]! : segment.start + index;
 }
 
+/** How many events a segment holds. */
+export function segmentSize(segment: SegmentRecord): number {
+  return segment.offsets.length - 1;
+}
+
 /** The position of `version` in `segment`, or -1. */
 export function indexOfVersion(segment: SegmentRecord, version: number): number {
-  const { versions, start, events } = segment;
-  if (!versions) return version >= start && version < start + events.length ? version - start : -1;
+  const { versions, start } = segment;
+  if (!versions) return version >= start && version < start + segmentSize(segment) ? version - start : -1;
   let lo = 0;
   let hi = versions.length - 1;
   while (lo <= hi) {
@@ -37,26 +51,54 @@ export function indexOfVersion(segment: SegmentRecord, version: number): number 
   return -1;
 }
 
-/** Reads the events stored at `versions` (each must be stored). */
-export async function eventsAt(
+/** A segment's columns of distinct values, parsed. */
+export interface SegmentColumns {
+  readonly aggregates: readonly string[];
+  readonly types: readonly string[];
+  readonly tenants: readonly string[];
+}
+
+/** Parses a segment's columns of distinct values. */
+export function columnsOf(segment: SegmentRecord): SegmentColumns {
+  return {
+    aggregates: JSON.parse(segment.aggregates) as string[],
+    types: JSON.parse(segment.types) as string[],
+    tenants: JSON.parse(segment.tenants) as string[],
+  };
+}
+
+/** The row of the `index`th event of a segment. */
+export function rowAt(segment: SegmentRecord, columns: SegmentColumns, index: number): Row {
+  const tenant = segment.tenantOf[index]!;
+  return {
+    id: idAt(segment.ids, index),
+    aggregateId: columns.aggregates[segment.aggregateOf[index]!]!,
+    type: columns.types[segment.typeOf[index]!]!,
+    tenant: tenant === NO_TENANT ? undefined : columns.tenants[tenant],
+    json: textAt(segment.events, segment.offsets, index),
+  };
+}
+
+/** Reads the rows stored at `versions`; versions not stored are left out. */
+export async function rowsAt(
   tx: ReadTransaction,
   ranges: typeof IDBKeyRange,
   versions: Iterable<number>,
-): Promise<Map<number, Event>> {
+): Promise<Map<number, Row>> {
   const store = tx.objectStore('segments');
   const wanted = [...new Set(versions)].sort((a, b) => a - b);
-  const found = new Map<number, Event>();
-  const segments = new Map<number, SegmentRecord>();
+  const found = new Map<number, Row>();
+  let segment: SegmentRecord | undefined;
+  let columns: SegmentColumns | undefined;
   for (const version of wanted) {
-    let segment = [...segments.values()].find((item) => indexOfVersion(item, version) >= 0);
-    if (!segment) {
-      const cursor = await store.openCursor(ranges.upperBound(version), 'prev');
-      if (!cursor) continue;
-      segment = cursor.value;
-      segments.set(segment.start, segment);
+    // Sorted, so the segment of the last version is the only one that may hold the next.
+    if (!segment || indexOfVersion(segment, version) < 0) {
+      segment = (await store.openCursor(ranges.upperBound(version), 'prev'))?.value;
+      if (!segment) continue;
+      columns = columnsOf(segment);
     }
     const index = indexOfVersion(segment, version);
-    if (index >= 0) found.set(version, segment.events[index]!);
+    if (index >= 0) found.set(version, rowAt(segment, columns!, index));
   }
   return found;
 }
@@ -73,12 +115,18 @@ export async function addToLog(
   tx: WriteTransaction,
   ranges: typeof IDBKeyRange,
   meta: MetaRecord,
-  items: readonly LogItem[],
+  items: readonly LogRow[],
 ): Promise<void> {
   if (items.length === 0) return;
-  const added = [...items].sort((a, b) => a.version - b.version);
+  let added = items as LogRow[];
   for (let i = 1; i < added.length; i++) {
-    if (added[i]!.version === added[i - 1]!.version) throw versionTaken(added[i]!, added[i - 1]!.event.id);
+    if (added[i]!.version <= added[i - 1]!.version) {
+      added = [...items].sort((a, b) => a.version - b.version);
+      break;
+    }
+  }
+  for (let i = 1; i < added.length; i++) {
+    if (added[i]!.version === added[i - 1]!.version) throw versionTaken(added[i]!, added[i - 1]!.row.id);
   }
   const first = added[0]!.version;
   const last = added[added.length - 1]!.version;
@@ -92,12 +140,15 @@ export async function addToLog(
   const segments = tx.objectStore('segments');
   const old = await Promise.all(merged.map((summary) => segments.get(summary.start)));
 
-  let combined: LogItem[] = added;
+  let combined: readonly LogRow[] = added;
   if (old.length > 0) {
-    const existing: LogItem[] = [];
+    const existing: LogRow[] = [];
     for (const segment of old) {
       if (!segment) throw new Error('internal: a segment summary has no segment');
-      segment.events.forEach((event, i) => existing.push({ event, version: versionAt(segment, i) }));
+      const columns = columnsOf(segment);
+      for (let i = 0; i < segmentSize(segment); i++) {
+        existing.push({ row: rowAt(segment, columns, i), version: versionAt(segment, i) });
+      }
     }
     combined = mergeByVersion(existing, added);
     for (const summary of merged) {
@@ -113,14 +164,14 @@ export async function addToLog(
   }
 }
 
-function mergeByVersion(existing: readonly LogItem[], added: readonly LogItem[]): LogItem[] {
-  const result: LogItem[] = [];
+function mergeByVersion(existing: readonly LogRow[], added: readonly LogRow[]): LogRow[] {
+  const result: LogRow[] = [];
   let i = 0;
   let j = 0;
   while (i < existing.length || j < added.length) {
     const a = existing[i];
     const b = added[j];
-    if (a && b && a.version === b.version) throw versionTaken(b, a.event.id);
+    if (a && b && a.version === b.version) throw versionTaken(b, a.row.id);
     if (a && (!b || a.version < b.version)) {
       result.push(a);
       i++;
@@ -132,42 +183,67 @@ function mergeByVersion(existing: readonly LogItem[], added: readonly LogItem[])
   return result;
 }
 
-function versionTaken(item: LogItem, holder: string): SyncError {
+function versionTaken(item: LogRow, holder: string): SyncError {
   return new SyncError(
     'invalid_input',
-    `Version ${item.version} already holds event ${holder}, so event ${item.event.id} cannot be stored there`,
-    { details: { eventId: item.event.id, field: 'version' } },
+    `Version ${item.version} already holds event ${holder}, so event ${item.row.id} cannot be stored there`,
+    { details: { eventId: item.row.id, field: 'version' } },
   );
 }
 
-function makeSegment(items: readonly LogItem[], seq: number): { segment: SegmentRecord; summary: SummaryRecord } {
+/** Distinct values in first-seen order, and each item's index among them. */
+function column(values: readonly (string | undefined)[]): { distinct: string[]; of: Uint16Array } {
+  const positions = new Map<string, number>();
+  const distinct: string[] = [];
+  const of = new Uint16Array(values.length);
+  values.forEach((value, i) => {
+    if (value === undefined) {
+      of[i] = NO_TENANT;
+      return;
+    }
+    let position = positions.get(value);
+    if (position === undefined) {
+      position = distinct.length;
+      positions.set(value, position);
+      distinct.push(value);
+    }
+    of[i] = position;
+  });
+  return { distinct, of };
+}
+
+function makeSegment(items: readonly LogRow[], seq: number): { segment: SegmentRecord; summary: SummaryRecord } {
   const start = items[0]!.version;
   const end = items[items.length - 1]!.version;
   const contiguous = end - start + 1 === items.length;
-  const aggregates = new Set<string>();
-  const types = new Set<string>();
-  const tenants = new Set<string>();
-  for (const { event } of items) {
-    aggregates.add(event.aggregateId);
-    types.add(event.type);
-    if (event.metadata.tenant !== undefined) tenants.add(event.metadata.tenant);
-  }
+  const aggregates = column(items.map((item) => item.row.aggregateId));
+  const types = column(items.map((item) => item.row.type));
+  const tenants = column(items.map((item) => item.row.tenant));
+  const events = packTexts(items.map((item) => item.row.json));
   return {
     segment: {
       start,
       seq,
-      versions: contiguous ? null : items.map((item) => item.version),
-      events: items.map((item) => item.event),
+      versions: contiguous ? null : Float64Array.from(items, (item) => item.version),
+      events: events.text,
+      offsets: events.offsets,
+      ids: items.map((item) => item.row.id).join(''),
+      aggregates: JSON.stringify(aggregates.distinct),
+      aggregateOf: aggregates.of,
+      types: JSON.stringify(types.distinct),
+      typeOf: types.of,
+      tenants: JSON.stringify(tenants.distinct),
+      tenantOf: tenants.of,
     },
     summary: {
       start,
       end,
       count: items.length,
       seq,
-      aggregates: bloomOf(aggregates, aggregates.size),
+      aggregates: bloomOf(aggregates.distinct, aggregates.distinct.length),
       hashes: HASHES,
-      types: types.size > LIST_MAX ? null : [...types],
-      tenants: tenants.size > LIST_MAX ? null : [...tenants],
+      types: types.distinct.length > LIST_MAX ? null : types.distinct,
+      tenants: tenants.distinct.length > LIST_MAX ? null : tenants.distinct,
     },
   };
 }
