@@ -11,13 +11,16 @@ const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
 /** How long any one wait in these tests may take before it fails, in milliseconds. */
 export const PATIENCE_MS = 15_000;
 
+/** How long one test may take: several waits, and the database's own work. */
+export const TEST_TIMEOUT_MS = 60_000;
+
 /**
  * `describe`, when a PostgreSQL server is given in `EVENTSYNC_PG_URL`. Without one, a local run skips
  * the tests and says why in their name; CI fails instead, so they are never skipped there unnoticed.
  */
 export function describeWithPostgres(name: string, tests: (url: string) => void): void {
   if (PG_URL) {
-    describe(name, () => tests(PG_URL));
+    describe(name, { timeout: TEST_TIMEOUT_MS }, () => tests(PG_URL));
   } else if (IN_CI) {
     describe(name, () => {
       it('needs a PostgreSQL server: EVENTSYNC_PG_URL is not set in CI', () => {
