@@ -15,7 +15,13 @@ export type { HybridLogicalClockOptions } from './version/hybrid-logical-clock.j
 export type { Event, EventMetadata, EventPage, JsonValue, VersionedEvent } from './event/event.js';
 export { EventFactory } from './event/event-factory.js';
 export type { EventFactoryOptions, EventInput } from './event/event-factory.js';
-export { validateEvent, DEFAULT_EVENT_LIMITS, ULID_PATTERN, utf8Length } from './event/validate-event.js';
+export {
+  validateEvent,
+  checkedEventJson,
+  DEFAULT_EVENT_LIMITS,
+  ULID_PATTERN,
+  utf8Length,
+} from './event/validate-event.js';
 export type { EventLimits } from './event/validate-event.js';
 export { canonicalJson, sameEventContent } from './event/canonical-json.js';
 

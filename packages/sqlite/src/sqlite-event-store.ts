@@ -238,7 +238,7 @@ export class SqliteEventStore implements ServerEventLog {
     const decision = decideAppend(tenant, events, latest, lookup, this.#limits);
     const { accepted } = decision;
     if (accepted.length === 0) return decision;
-    for (const { event, version } of accepted) {
+    for (const { event, version, json } of accepted) {
       statements.insert.run(
         tenant,
         version.value,
@@ -246,7 +246,7 @@ export class SqliteEventStore implements ServerEventLog {
         event.aggregateId,
         event.type,
         event.metadata.clientId,
-        JSON.stringify(event),
+        json,
       );
     }
     statements.setLatest.run(tenant, accepted.at(-1)!.version.value);

@@ -57,6 +57,16 @@ const CLIENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
  * ```
  */
 export function validateEvent(value: unknown, limits: EventLimits = {}): asserts value is Event {
+  checkedEventJson(value, limits);
+}
+
+/**
+ * Validates an event like {@link validateEvent} and returns its JSON (the string the size check
+ * measured), so a store that keeps events as JSON does not serialise them twice.
+ *
+ * @throws SyncError as {@link validateEvent} does.
+ */
+export function checkedEventJson(value: unknown, limits: EventLimits = {}): string {
   const { maxEventBytes, maxTypeLength, maxAggregateIdLength, maxDepth } = { ...DEFAULT_EVENT_LIMITS, ...limits };
   if (!isPlainObject(value)) throw invalid('event', `an event must be an object, got ${describeValue(value)}`);
   const { id, type, aggregateId, data, metadata } = value;
@@ -70,10 +80,10 @@ export function validateEvent(value: unknown, limits: EventLimits = {}): asserts
   }
   checkName('type', type, maxTypeLength);
   checkName('aggregateId', aggregateId, maxAggregateIdLength);
-  checkJson(data, 'data', maxDepth);
+  if (!isJsonTree(data, maxDepth)) checkJson(data, 'data', maxDepth);
   if (!isPlainObject(metadata))
     throw invalid('metadata', `metadata must be an object, got ${describeValue(metadata)}`, id);
-  checkJson(metadata, 'metadata', maxDepth);
+  if (!isJsonTree(metadata, maxDepth)) checkJson(metadata, 'metadata', maxDepth);
   const { timestamp, clientId, baseVersion, schemaVersion, tenant } = metadata;
   if (typeof timestamp !== 'string')
     throw invalid('metadata.timestamp', 'metadata.timestamp must be an HLC timestamp string', id);
@@ -106,7 +116,9 @@ export function validateEvent(value: unknown, limits: EventLimits = {}): asserts
   if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length === 0 || tenant.length > 256)) {
     throw invalid('metadata.tenant', `metadata.tenant must be a non-empty string of at most 256 characters`, id);
   }
-  const bytes = utf8Length(JSON.stringify(value));
+  const json = JSON.stringify(value);
+  // A string's UTF-8 length is at least its length and at most three times it: count only when it matters.
+  const bytes = json.length * 3 <= maxEventBytes ? json.length : utf8Length(json);
   if (bytes > maxEventBytes) {
     throw new SyncError(
       'limit_exceeded',
@@ -116,6 +128,7 @@ export function validateEvent(value: unknown, limits: EventLimits = {}): asserts
       },
     );
   }
+  return json;
 }
 
 /** The number of bytes `text` takes in UTF-8, without allocating. */
@@ -152,6 +165,38 @@ function checkName(field: 'type' | 'aggregateId', value: unknown, max: number): 
       details: { field, limit: field === 'type' ? 'maxTypeLength' : 'maxAggregateIdLength', max, actual: value.length },
     });
   }
+}
+
+// The fast path of the JSON check: true when `value` is plain JSON within `maxDepth`, with no path
+// strings built. When it says no, `checkJson` walks again to say exactly what and where (a cycle
+// always says no here: it runs past the depth cap).
+function isJsonTree(value: unknown, maxDepth: number, depth = 0): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  // Past 256 levels (a cycle, or an unbounded maxDepth), the careful walk decides.
+  if (depth >= maxDepth || depth >= 256) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value) || !isJsonTree(value[i], maxDepth, depth + 1)) return false;
+    }
+    return true;
+  }
+  if (!isPlainObject(value)) return false;
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && !isJsonTree((value)[key], maxDepth, depth + 1))
+      return false;
+  }
+  return true;
 }
 
 // Only values that survive a JSON round trip unchanged: no undefined, functions, symbols, bigints,

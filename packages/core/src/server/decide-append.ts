@@ -1,6 +1,6 @@
 import { sameEventContent } from '../event/canonical-json.js';
 import type { Event } from '../event/event.js';
-import { validateEvent, type EventLimits } from '../event/validate-event.js';
+import { checkedEventJson, type EventLimits } from '../event/validate-event.js';
 import { isSyncError, SyncError } from '../errors/sync-error.js';
 import { CursorVersion } from '../version/cursor-version.js';
 import type { AppendResult } from './server-event-log.js';
@@ -23,7 +23,12 @@ export interface AppendLookup {
 export interface AppendDecision {
   readonly results: AppendResult[];
   /** Events to store, in order, exactly as they were pushed. */
-  readonly accepted: { readonly event: Event; readonly version: CursorVersion }[];
+  readonly accepted: {
+    readonly event: Event;
+    readonly version: CursorVersion;
+    /** The event as JSON, as validation measured it: for logs that store JSON. */
+    readonly json: string;
+  }[];
 }
 
 /**
@@ -41,21 +46,22 @@ export function decideAppend(
   limits: EventLimits = {},
 ): AppendDecision {
   const results: AppendResult[] = [];
-  const accepted: { event: Event; version: CursorVersion }[] = [];
+  const accepted: { event: Event; version: CursorVersion; json: string }[] = [];
   const inBatch = new Map<string, { event: Event; version: CursorVersion }>();
   const batchWriters = new Map<string, { clientId: string; version: number }[]>();
   const conflicted = new Map<string, number>();
 
   for (const candidate of events as readonly unknown[]) {
     const id = idOf(candidate);
+    let json: string;
     try {
-      validateEvent(candidate, limits);
+      json = checkedEventJson(candidate, limits);
     } catch (error) {
       if (!isSyncError(error)) throw error;
       results.push({ id, status: 'rejected', code: 'invalid_event', reason: error.message });
       continue;
     }
-    const event = candidate;
+    const event = candidate as Event;
     const existing = inBatch.get(id) ?? lookup.existing(id);
     if (existing) {
       results.push(
@@ -120,7 +126,7 @@ export function decideAppend(
     }
     const version = CursorVersion.of(latest + accepted.length + 1);
     const stored: Event = event;
-    accepted.push({ event: stored, version });
+    accepted.push({ event: stored, version, json });
     inBatch.set(id, { event: stored, version });
     let writers = batchWriters.get(aggregateId);
     if (!writers) batchWriters.set(aggregateId, (writers = []));

@@ -75,10 +75,8 @@ export class HlcTimestamp implements Version {
       throw invalid(`expected a form like "2026-11-24T18:40:15.123Z-00000000-node", got ${describeValue(value)}`);
     }
     const iso = match[1] as string;
-    const wallTime = Date.parse(iso);
-    if (Number.isNaN(wallTime) || new Date(wallTime).toISOString() !== iso) {
-      throw invalid(`${JSON.stringify(iso)} is not a real UTC time`);
-    }
+    const wallTime = isoMillis(iso);
+    if (wallTime === undefined) throw invalid(`${JSON.stringify(iso)} is not a real UTC time`);
     return new HlcTimestamp(wallTime, Number.parseInt(match[2] as string, 16), match[3] as string);
   }
 
@@ -108,6 +106,27 @@ export class HlcTimestamp implements Version {
   toJSON(): string {
     return this.toString();
   }
+}
+
+// `YYYY-MM-DDTHH:MM:SS.mmmZ` (already matched by FORM) to milliseconds, or undefined for a date
+// that does not exist (2026-02-30, hour 24…). Done with numbers: no Date objects on this hot path.
+function isoMillis(iso: string): number | undefined {
+  const year = Number(iso.slice(0, 4));
+  const month = Number(iso.slice(5, 7));
+  const day = Number(iso.slice(8, 10));
+  const hour = Number(iso.slice(11, 13));
+  const minute = Number(iso.slice(14, 16));
+  const second = Number(iso.slice(17, 19));
+  const millis = Number(iso.slice(20, 23));
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  if (day > days) return undefined;
+  const time = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  // Date.UTC maps years 0-99 to 1900-1999; those are before the epoch and refused anyway.
+  return year < 100
+    ? new Date(Date.UTC(2000, month - 1, day, hour, minute, second, millis)).setUTCFullYear(year)
+    : time;
 }
 
 function invalid(why: string): SyncError {
