@@ -104,3 +104,34 @@ export { ruleBased } from './conflict/rule-based.js';
 export type { ConflictRule, RuleBasedOptions } from './conflict/rule-based.js';
 export { match } from './conflict/conflict-matcher.js';
 export type { ConflictMatcher } from './conflict/conflict-matcher.js';
+
+export { EventBus, DEFAULT_EVENT_BUS_OPTIONS } from './bus/event-bus.js';
+export type {
+  BusErrorContext,
+  BusObserver,
+  EventBusOptions,
+  EventBusStats,
+  PublishOptions,
+  Subscription,
+  SubscriptionOptions,
+} from './bus/event-bus.js';
+export type { Envelope } from './bus/envelope.js';
+export { DEFAULT_BUFFER_OPTIONS, DROP_REASONS } from './bus/backpressure.js';
+export type { Backpressure, BufferOptions, DropReason, SubscriptionStats } from './bus/backpressure.js';
+export { MAX_SUBJECT_LENGTH, subjectMatches, validatePattern, validateSubject } from './bus/subject.js';
+export { publishSyncLifecycle, SYNC_LIFECYCLE_SUBJECTS } from './bus/sync-lifecycle.js';
+export type { SyncLifecycleEnvelope, SyncLifecycleOptions } from './bus/sync-lifecycle.js';
+
+export { KeyedProjection } from './watch/keyed-projection.js';
+export type {
+  KeyedProjectionOptions,
+  KeyedReducer,
+  Watcher,
+  WatcherStats,
+  WatchOptions,
+} from './watch/keyed-projection.js';
+export { KeyedState } from './watch/keyed-state.js';
+export type { KeyedEntry } from './watch/keyed-state.js';
+export { CHANGE_TYPES } from './watch/change.js';
+export type { Change, ChangeType } from './watch/change.js';
+export { jsonEquals } from './watch/json-equals.js';
