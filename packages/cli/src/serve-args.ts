@@ -1,0 +1,128 @@
+import { parseArgs } from 'node:util';
+
+/** What `eventsync serve` was asked to do. */
+export interface ServeArgs {
+  /** The SQLite file. */
+  readonly db: string;
+  readonly port: number;
+  readonly host: string;
+  /** Token → tenant; empty when none was given (one is then generated). */
+  readonly tokens: ReadonlyMap<string, string>;
+  /** The tenant of tokens given without one. */
+  readonly tenant: string;
+  /** Origins allowed by CORS (`*` for any); empty for none. */
+  readonly cors: readonly string[];
+  /** Whether to print a JSON line per request. */
+  readonly log: boolean;
+}
+
+/** Defaults of `eventsync serve`. */
+export const DEFAULT_SERVE_ARGS = {
+  db: './data/eventsync.db',
+  port: 8787,
+  host: '127.0.0.1',
+  tenant: 'default',
+} as const;
+
+/** A mistake on the command line: printed with the usage hint, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const SERVE_USAGE = `Usage: eventsync serve [options]
+
+Serves an eventsync sync endpoint (docs/protocol.md) over a SQLite event log.
+
+Options:
+  --db <path>        the SQLite file, created with its folder when missing (default: ${DEFAULT_SERVE_ARGS.db})
+  --port <n>         the TCP port, 0 for any free one (default: ${DEFAULT_SERVE_ARGS.port})
+  --host <address>   the interface to listen on; 0.0.0.0 opens it to the network (default: ${DEFAULT_SERVE_ARGS.host})
+  --token <t>        a bearer token clients must send; <tenant>:<token> gives it its tenant.
+                     Repeatable. Also read from EVENTSYNC_TOKENS (separated by commas or spaces),
+                     which keeps tokens out of the process list. Without any, a random token is
+                     generated for the default tenant and printed.
+  --tenant <name>    the tenant of tokens given without one (default: ${DEFAULT_SERVE_ARGS.tenant})
+  --cors <origin>    lets browser pages on this origin call the server; * for any. Repeatable.
+  --quiet            no request logs (by default one JSON line per request on standard output)
+  -h, --help         this help
+
+Stops gracefully on SIGINT (Ctrl-C) or SIGTERM.`;
+
+const TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * Parses the arguments of `eventsync serve` (after the word `serve`).
+ *
+ * @param env - the environment, for `EVENTSYNC_TOKENS`.
+ * @throws UsageError for unknown options, missing values, a bad port, a bad token or tenant.
+ */
+export function parseServeArgs(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): ServeArgs | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        db: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        token: { type: 'string', multiple: true },
+        tenant: { type: 'string' },
+        cors: { type: 'string', multiple: true },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  const db = values.db ?? DEFAULT_SERVE_ARGS.db;
+  if (db.trim() === '') throw new UsageError('--db needs a file path');
+  const port = parsePort(values.port);
+  const host = values.host ?? DEFAULT_SERVE_ARGS.host;
+  if (host.trim() === '') throw new UsageError('--host needs an address, e.g. 127.0.0.1');
+  const tenant = values.tenant ?? DEFAULT_SERVE_ARGS.tenant;
+  checkTenantName(tenant, '--tenant');
+  const given = [...(values.token ?? []), ...(env.EVENTSYNC_TOKENS ?? '').split(/[\s,]+/).filter(Boolean)];
+  const tokens = new Map<string, string>();
+  for (const entry of given) {
+    const colon = entry.indexOf(':');
+    const [tokenTenant, token] = colon < 0 ? [tenant, entry] : [entry.slice(0, colon), entry.slice(colon + 1)];
+    checkTenantName(tokenTenant, `the tenant of token ${mask(token)}`);
+    if (!TOKEN.test(token)) {
+      throw new UsageError(
+        `A token is made of A-Z a-z 0-9 - . _ ~ + / (and = at the end), optionally after <tenant>:; got ${JSON.stringify(mask(entry))}`,
+      );
+    }
+    const known = tokens.get(token);
+    if (known !== undefined && known !== tokenTenant) {
+      throw new UsageError(`Token ${mask(token)} is given for two tenants (${known} and ${tokenTenant})`);
+    }
+    tokens.set(token, tokenTenant);
+  }
+  return { db, port, host, tokens, tenant, cors: values.cors ?? [], log: !values.quiet };
+}
+
+/** A token shortened for messages: its first 4 characters. */
+export function mask(token: string): string {
+  return token.length <= 4 ? '****' : `${token.slice(0, 4)}…`;
+}
+
+function parsePort(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_SERVE_ARGS.port;
+  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(port >= 0 && port <= 65_535))
+    throw new UsageError(`--port must be a number from 0 to 65535, got ${JSON.stringify(text)}`);
+  return port;
+}
+
+function checkTenantName(tenant: string, what: string): void {
+  if (tenant.length === 0 || tenant.length > 256) {
+    throw new UsageError(`${what} must be 1 to 256 characters, got ${JSON.stringify(tenant)}`);
+  }
+}
