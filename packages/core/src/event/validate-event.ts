@@ -193,8 +193,7 @@ function isJsonTree(value: unknown, maxDepth: number, depth = 0): boolean {
   }
   if (!isPlainObject(value)) return false;
   for (const key in value) {
-    if (Object.hasOwn(value, key) && !isJsonTree((value)[key], maxDepth, depth + 1))
-      return false;
+    if (Object.hasOwn(value, key) && !isJsonTree(value[key], maxDepth, depth + 1)) return false;
   }
   return true;
 }
