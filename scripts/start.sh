@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# `pnpm start`: installs, builds, then runs the quickstart example.
+# `pnpm start`: installs, builds, then serves the sync endpoint: `eventsync serve` on ./data/eventsync.db
+# (git-ignored) at http://127.0.0.1:8787, with a demo token kept in ./data/demo-token and printed.
+# Extra arguments go to `eventsync serve` (e.g. `pnpm start --cors '*'`); EVENTSYNC_PORT and
+# EVENTSYNC_HOST change where it listens, EVENTSYNC_TOKENS replaces the demo token.
+# The quickstart example runs on its own: pnpm --filter ./examples/quickstart start
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-EXAMPLE=examples/quickstart
-[[ -d "$EXAMPLE" ]] || die "$EXAMPLE does not exist yet, so there is nothing to start"
+DB=./data/eventsync.db
+PORT=${EVENTSYNC_PORT:-8787}
+HOST=${EVENTSYNC_HOST:-127.0.0.1}
+TOKEN_FILE=./data/demo-token
 
 section "Installing dependencies"
 pnpm_install
@@ -14,5 +20,21 @@ pnpm_install
 section "Build"
 pnpm run build
 
-section "Starting $EXAMPLE"
-exec "${PNPM_CMD[@]}" --filter "./$EXAMPLE" start
+mkdir -p data
+if [[ -z "${EVENTSYNC_TOKENS:-}" ]]; then
+  if [[ ! -s "$TOKEN_FILE" ]]; then
+    (
+      umask 077
+      node -e "process.stdout.write(require('node:crypto').randomBytes(24).toString('base64url'))" >"$TOKEN_FILE"
+    )
+  fi
+  TOKEN=$(<"$TOKEN_FILE")
+  # Through the environment rather than --token, so the token stays out of the process list.
+  export EVENTSYNC_TOKENS="default:$TOKEN"
+  section "Demo token (tenant \"default\", kept in $TOKEN_FILE)"
+  printf '%s\n\n' "$TOKEN"
+  printf 'Try:  curl -H "Authorization: Bearer %s" http://%s:%s/v1/version\n' "$TOKEN" "$HOST" "$PORT"
+fi
+
+section "Starting eventsync serve on $DB"
+exec node packages/cli/dist/main.js serve --db "$DB" --port "$PORT" --host "$HOST" "$@"
