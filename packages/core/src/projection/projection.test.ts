@@ -126,6 +126,31 @@ describe('Projection', () => {
     expect(view.state).toEqual(['from a', 'from b']);
   });
 
+  it('drops the effect of a local event the server rejected for good', async () => {
+    const b = world.client('b', {
+      wrap: (transport) => ({
+        push: async (events) =>
+          events.map((event) => ({
+            id: event.id,
+            status: 'rejected' as const,
+            code: 'forbidden',
+            reason: 'read-only',
+          })),
+        pull: (since, options) => transport.pull(since, options),
+        latestVersion: (options) => transport.latestVersion(options),
+        subscribe: (handler, options) => transport.subscribe(handler, options),
+        close: () => transport.close(),
+      }),
+    });
+    const view = new Projection({ store: b.store, definition: titles, manager: b.manager });
+    await b.manager.append(set('t1', 'never allowed'));
+    await view.refresh();
+    expect(view.state).toEqual({ t1: 'never allowed' });
+    expect(await b.manager.sync()).toMatchObject({ rejected: 1 });
+    await view.refresh();
+    expect(view.state).toEqual({});
+  });
+
   it('notifies only when the state changed, and not after close', async () => {
     const store = new MemoryEventStore();
     const view = new Projection({ store, definition: titles });
