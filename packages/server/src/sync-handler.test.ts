@@ -424,6 +424,19 @@ describe('createSyncHandler bad input', () => {
     },
   );
 
+  it('answers a cursor past the tenant’s latest version with 400 invalid_cursor', async () => {
+    const problem = await refused((s) => s.request('/v1/events?since=3', { token: ALICE }), 400, 'invalid_cursor');
+    expect(problem.detail).toContain('past');
+    // Another tenant's log is not longer for it: globex is empty.
+    await refused((s) => s.request('/v1/events?since=1', { token: BOB }), 400, 'invalid_cursor');
+    await refused((s) => s.request('/v1/stream?since=3', { token: ALICE }), 400, 'invalid_cursor');
+    await refused(
+      (s) => s.request('/v1/stream', { token: ALICE, headers: { 'Last-Event-ID': '3' } }),
+      400,
+      'invalid_cursor',
+    );
+  });
+
   it('answers a bad limit with 400 invalid_request and one past maxPullLimit with 400 limit_exceeded', async () => {
     for (const limit of ['0', 'abc', '-5', '2.5']) {
       await refused((s) => s.request(`/v1/events?limit=${limit}`, { token: ALICE }), 400, 'invalid_request');

@@ -304,12 +304,18 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
   app.get(PROTOCOL_PATHS.events, requireIdentity, async (c) => {
     const { tenant } = c.get('identity');
     const query = decodePullQuery(new URL(c.req.url).searchParams, { maxPullLimit: limits.maxPullLimit });
-    const page = await store.read(tenant, {
-      since: query.since,
-      limit: query.limit ?? limits.defaultPullLimit,
-      ...(query.filter ? { filter: query.filter } : {}),
-      signal: c.req.raw.signal,
-    });
+    await checkCursor(tenant, query.since, 'since', c.req.raw.signal);
+    const page = await store
+      .read(tenant, {
+        since: query.since,
+        limit: query.limit ?? limits.defaultPullLimit,
+        ...(query.filter ? { filter: query.filter } : {}),
+        signal: c.req.raw.signal,
+      })
+      .catch((error: unknown) => {
+        // The query is checked already: what the log can still refuse is a cursor past its head.
+        throw isSyncError(error, 'invalid_input') ? invalidCursor('since', error) : error;
+      });
     return c.body(JSON.stringify(encodePullResponse(page)), 200, JSON_HEADERS);
   });
 
@@ -322,6 +328,10 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
   app.get(PROTOCOL_PATHS.stream, requireIdentity, async (c) => {
     const { tenant } = c.get('identity');
     const since = streamStart(c);
+    if (since !== undefined) {
+      const field = c.req.header('Last-Event-ID') === undefined ? 'since' : 'Last-Event-ID';
+      await checkCursor(tenant, since, field, c.req.raw.signal);
+    }
     const body = await broker.open(tenant, since, { signal: c.req.raw.signal });
     return c.body(body, 200, {
       'Content-Type': `${MEDIA_TYPES.eventStream}; charset=utf-8`,
@@ -379,6 +389,21 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     return results as AppendResult[];
   }
 
+  /**
+   * A cursor past the tenant's latest version means the log is behind the client (restored from a
+   * backup, or another server): `400 invalid_cursor`, never an empty page that would skip events.
+   */
+  async function checkCursor(tenant: string, since: CursorVersion, field: string, signal: AbortSignal): Promise<void> {
+    if (since.isZero()) return;
+    const latest = await store.latestVersion(tenant, { signal });
+    if (since.value > latest.value) {
+      throw invalidCursor(
+        field,
+        new Error(`cursor ${since.toString()} is past the log's latest version ${latest.toString()}`),
+      );
+    }
+  }
+
   function unauthorizedHeaders(document: ProblemDocument, c: Context<SyncEnv>): Record<string, string> {
     if (document.status !== 401) return {};
     const invalid = challenge.startsWith('Bearer') && hasCredentials(c.req.raw);
@@ -434,11 +459,17 @@ function streamStart(c: Context<SyncEnv>): CursorVersion | undefined {
   try {
     return CursorVersion.parse(text);
   } catch (error) {
-    throw new SyncError('invalid_input', `${field}: ${(error as Error).message}`, {
-      cause: error,
-      details: { field, problem: 'invalid_cursor', status: 400 },
-    });
+    throw invalidCursor(field, error);
   }
+}
+
+/** The `400 invalid_cursor` for a cursor the log cannot start from. */
+function invalidCursor(field: string, cause: unknown): SyncError {
+  const message = cause instanceof Error ? cause.message : 'not a version';
+  return new SyncError('invalid_input', `${field}: ${message}`, {
+    cause,
+    details: { field, problem: 'invalid_cursor', status: 400 },
+  });
 }
 
 /** A push with an event past `maxEventBytes` is refused whole: `413` naming the limit and the event. */
