@@ -1,26 +1,18 @@
-import 'fake-indexeddb/auto';
 import { describeLocalEventStoreContract } from '@eventsync/testkit';
-import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import type { IDBFactory } from 'fake-indexeddb';
+import { freshIndexedDb, openStore } from '../test/support/fake-indexeddb.js';
 import { IndexedDbEventStore } from './indexed-db-event-store.js';
 
-// A fresh fake IndexedDB per store: tests never see each other's databases. (`fake-indexeddb/auto`
-// only provides the IndexedDB classes that `idb` checks values against.)
 const factories = new WeakMap<IndexedDbEventStore, IDBFactory>();
 
 async function open(factory: IDBFactory): Promise<IndexedDbEventStore> {
-  const store = await IndexedDbEventStore.open({
-    name: 'contract',
-    indexedDB: factory,
-    IDBKeyRange,
-    BroadcastChannel: null,
-    pollIntervalMs: 0,
-  });
+  const store = await openStore(factory, { name: 'contract' });
   factories.set(store, factory);
   return store;
 }
 
 describeLocalEventStoreContract('IndexedDbEventStore on fake-indexeddb', {
-  create: () => open(new IDBFactory()),
+  create: () => open(freshIndexedDb()),
   reopen: async (store) => {
     await store.close();
     return open(factories.get(store)!);

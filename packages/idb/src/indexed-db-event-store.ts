@@ -149,6 +149,7 @@ export class IndexedDbEventStore implements LocalEventStore {
       BroadcastChannel: Channel,
       pollIntervalMs: options.pollIntervalMs ?? DEFAULT_INDEXED_DB_EVENT_STORE_OPTIONS.pollIntervalMs,
       readChangeSeq: async () => (await this.#readMeta(undefined)).changeSeq,
+      initialSeq: meta.changeSeq,
     });
     const raw = db as unknown as IDBDatabase;
     // Another tab opens a newer schema, or deletes the database: let go at once, or it stays blocked.

@@ -15,6 +15,8 @@ export interface ChangeFeedOptions {
   readonly pollIntervalMs: number;
   /** Reads the database's change counter, for polling. */
   readonly readChangeSeq: () => Promise<number>;
+  /** The change counter when the store opened: changes after it are news. */
+  readonly initialSeq: number;
   /** Told about errors of the poll (the store may have been closed meanwhile). */
   readonly onPollError?: (error: unknown) => void;
 }
@@ -29,13 +31,14 @@ export class ChangeFeed {
   readonly #listeners = new Set<Listener>();
   readonly #channel: BroadcastChannel | undefined;
   /** The change counter as this store last saw it; another value means someone else wrote. */
-  #seenSeq: number | undefined;
+  #seenSeq: number;
   #timer: ReturnType<typeof setInterval> | undefined;
   #polling = false;
   #closed = false;
 
   constructor(options: ChangeFeedOptions) {
     this.#options = options;
+    this.#seenSeq = options.initialSeq;
     const Channel = options.BroadcastChannel;
     if (Channel) {
       this.#channel = new Channel(options.channelName);
@@ -70,8 +73,9 @@ export class ChangeFeed {
    */
   published(change: ChangeMessage, seqBefore: number, seqAfter: number): void {
     if (this.#closed) return;
-    if (!this.#channel && this.#seenSeq !== undefined && seqBefore !== this.#seenSeq) this.#emitUnknownRemote();
-    this.#seenSeq = seqAfter;
+    // The counter only grows: a value past the one last seen is someone else's write.
+    if (!this.#channel && seqBefore > this.#seenSeq) this.#emitUnknownRemote();
+    this.#seenSeq = Math.max(this.#seenSeq, seqAfter);
     this.#emit({ origin: 'local', ...change });
     this.#channel?.postMessage(change);
   }
@@ -116,8 +120,8 @@ export class ChangeFeed {
     this.#polling = true;
     try {
       const seq = await this.#options.readChangeSeq();
-      if (this.#seenSeq !== undefined && seq !== this.#seenSeq && !this.#closed) this.#emitUnknownRemote();
-      this.#seenSeq = seq;
+      if (seq > this.#seenSeq && !this.#closed) this.#emitUnknownRemote();
+      this.#seenSeq = Math.max(this.#seenSeq, seq);
     } catch (error) {
       this.#options.onPollError?.(error);
     } finally {

@@ -59,6 +59,8 @@ export function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
       try {
         const db = wrap(request.result) as unknown as Database;
         const tx = wrap(transaction) as unknown as UpgradeTransaction;
+        // A failed upgrade is reported by the open request; its transaction's own rejection is not news.
+        tx.done.catch(() => {});
         for (let version = event.oldVersion; version < schema.version; version++) {
           const migration = schema.migrations[version];
           if (!migration) throw new Error(`no migration from schema version ${version}`);
