@@ -206,7 +206,7 @@ export class PostgresEventStore implements ServerEventLog {
           decision.accepted.map(({ event }) => columnText(event.aggregateId)),
           decision.accepted.map(({ event }) => columnText(event.type)),
           decision.accepted.map(({ event }) => columnText(event.metadata.clientId)),
-          decision.accepted.map(({ event }) => JSON.stringify(event)),
+          JSON.stringify(decision.accepted.map(({ event }) => event)),
           last.version.value,
           this.#channel,
           JSON.stringify(payload),
@@ -468,21 +468,36 @@ function statements(s: string) {
     latestOf: `SELECT tenant, latest FROM ${s}.tenants WHERE tenant = ANY($1::text[])`,
     lockTenant: `SELECT latest FROM ${s}.tenants WHERE tenant = $1 FOR UPDATE`,
     addTenant: `INSERT INTO ${s}.tenants (tenant, latest) VALUES ($1, 0) ON CONFLICT (tenant) DO NOTHING`,
-    byIds: `SELECT id, seq, json FROM ${s}.events WHERE tenant = $1 AND id = ANY($2::text[])`,
+    // One probe of the unique index per id, whatever the statistics say: `OFFSET 0` keeps the planner
+    // from flattening the lateral subquery into a join, which on a young table (no statistics yet) it
+    // planned as a hash of the tenant's whole log, as it did `id = ANY(…)`.
+    byIds: `
+      SELECT e.id, e.seq, e.json
+        FROM unnest($2::text[]) AS i (id)
+        CROSS JOIN LATERAL (SELECT id, seq, json FROM ${s}.events WHERE tenant = $1 AND id = i.id OFFSET 0) AS e`,
     // Per (aggregate, writer, lowest base) of the batch, numbered from 1: the latest write of another
-    // client after the base, and the aggregate's latest write. Both are backward index-only scans.
+    // client after the base and, only when there is one, the aggregate's latest write. Both are
+    // backward index-only scans.
     foreignWrites: `
-      SELECT p.i,
-             (SELECT MAX(e.seq) FROM ${s}.events AS e
-               WHERE e.tenant = $1 AND e.aggregate_id = p.aggregate_id AND e.seq > p.base AND e.client_id <> p.client_id) AS foreign,
-             (SELECT MAX(e.seq) FROM ${s}.events AS e
-               WHERE e.tenant = $1 AND e.aggregate_id = p.aggregate_id) AS latest
-        FROM unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS p (aggregate_id, client_id, base, i)`,
-    // The accepted events in one INSERT, the cursor moved, and the notice sent at commit.
+      SELECT p.i, f.foreign,
+             CASE WHEN f.foreign IS NOT NULL THEN
+               (SELECT MAX(e.seq) FROM ${s}.events AS e WHERE e.tenant = $1 AND e.aggregate_id = p.aggregate_id)
+             END AS latest
+        FROM unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS p (aggregate_id, client_id, base, i)
+        CROSS JOIN LATERAL (
+          SELECT MAX(e.seq) AS foreign FROM ${s}.events AS e
+           WHERE e.tenant = $1 AND e.aggregate_id = p.aggregate_id AND e.seq > p.base AND e.client_id <> p.client_id
+        ) AS f`,
+    // The accepted events in one INSERT, the cursor moved, and the notice sent at commit. The events
+    // come as one JSON array (of the type json, which keeps its text as it is) and are split by
+    // PostgreSQL: a text[] parameter would make pg escape every quote of every event first.
     write: `
       WITH inserted AS (
         INSERT INTO ${s}.events (tenant, seq, id, aggregate_id, type, client_id, json)
-        SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+        SELECT $1, r.seq, r.id, r.aggregate_id, r.type, r.client_id, j.event::text
+          FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+               WITH ORDINALITY AS r (seq, id, aggregate_id, type, client_id, n)
+          JOIN json_array_elements($7::json) WITH ORDINALITY AS j (event, n) USING (n)
       ), moved AS (
         UPDATE ${s}.tenants SET latest = $8 WHERE tenant = $1
       )
