@@ -158,6 +158,14 @@ describe('/v1/stream', () => {
     expect(server.handler.broker.stats.subscribers).toBe(0);
   });
 
+  it('opens no subscriber for a HEAD request', async () => {
+    const server = testServer();
+    const response = await server.request('/v1/stream', { method: 'HEAD', token: ALICE });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('Content-Type')).toBe('text/event-stream; charset=utf-8');
+    expect(server.handler.broker.stats.subscribers).toBe(0);
+  });
+
   it('ends every stream on close and refuses new ones', async () => {
     const server = testServer();
     const streams = [await openStream(server), await openStream(server, '', {}, BOB)];

@@ -332,12 +332,15 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       const field = c.req.header('Last-Event-ID') === undefined ? 'since' : 'Last-Event-ID';
       await checkCursor(tenant, since, field, c.req.raw.signal);
     }
-    const body = await broker.open(tenant, since, { signal: c.req.raw.signal });
-    return c.body(body, 200, {
+    const headers = {
       'Content-Type': `${MEDIA_TYPES.eventStream}; charset=utf-8`,
       'Cache-Control': 'no-cache, no-transform',
       'X-Accel-Buffering': 'no',
-    });
+    };
+    // Hono answers HEAD with the GET route and drops the body: open no subscriber for it.
+    if (c.req.method === 'HEAD') return c.body(null, 200, headers);
+    const body = await broker.open(tenant, since, { signal: c.req.raw.signal });
+    return c.body(body, 200, headers);
   });
 
   // Known paths with a method they do not take: 405 with Allow.
