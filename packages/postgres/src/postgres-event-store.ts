@@ -186,7 +186,8 @@ export class PostgresEventStore implements ServerEventLog {
     let broken = false;
     let aborted = false;
     try {
-      await client.query('BEGIN');
+      // Whatever the pool's default: each statement after the lock must see what committed before it.
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
       const latest = await this.#lockTenant(client, tenant);
       const lookup = await this.#prefetch(client, tenant, events, latest);
       const decision = decideAppend(tenant, events, latest, lookup, this.#limits);
