@@ -204,12 +204,35 @@ describe('SseBroker', () => {
     };
     const reader = new SseReader(await broker.open('acme'));
     await reader.next();
-    await waitUntil(() => reads === 1);
+    await waitUntil(() => reads > 0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const settled = reads;
     await store.append('globex', events().many(3));
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(reads).toBe(1);
+    expect(reads).toBe(settled);
     await broker.close();
     await expect(broker.open('acme')).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('reads the log once for subscribers woken together at one cursor', async () => {
+    const store = new MemoryServerEventLog();
+    const broker = new SseBroker(store);
+    const readers = await Promise.all(
+      Array.from({ length: 5 }, async () => new SseReader(await broker.open('acme', CursorVersion.ZERO))),
+    );
+    for (const reader of readers) await reader.next();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    let reads = 0;
+    const read = store.read.bind(store);
+    store.read = (tenant, options) => {
+      reads++;
+      return read(tenant, options);
+    };
+    await store.append('acme', events().many(2));
+    for (const reader of readers) expect(batchOf(await reader.nextMessage()).cursor).toBe('2');
+    expect(reads).toBe(1);
+    expect(broker.stats.published).toBe(5);
+    await broker.close();
   });
 
   it('refuses options that are not positive integers', () => {

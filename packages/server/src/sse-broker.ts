@@ -1,11 +1,8 @@
-import {
-  SyncError,
-  type AppendNotice,
-  type CursorVersion,
-  type ServerEventLog,
-  type SignalOptions,
-} from '@eventsync/core';
-import { SseSubscriber } from './sse-subscriber.js';
+import { CursorVersion, SyncError, type AppendNotice, type ServerEventLog, type SignalOptions } from '@eventsync/core';
+import { encodeStreamBatch, formatStreamMessage } from '@eventsync/http';
+import { SseSubscriber, type StreamPage } from './sse-subscriber.js';
+
+const encoder = new TextEncoder();
 
 /** Options of the `/v1/stream` broker. */
 export interface SseOptions {
@@ -58,8 +55,9 @@ export interface BrokerStats {
  * Fans the server log's appends out to `/v1/stream` subscribers, per tenant.
  *
  * Driven by `store.subscribe` notices, never by polling: on a notice, each subscriber of the tenant
- * reads the events after its own cursor and queues them. A subscriber that falls too far behind is cut
- * off rather than skipped (see {@link SseSubscriber}).
+ * reads the events after its own cursor and queues them. Subscribers at the same cursor share one read
+ * of the log and one encoded message. A subscriber that falls too far behind is cut off rather than
+ * skipped (see {@link SseSubscriber}).
  *
  * @example
  * ```ts
@@ -73,6 +71,8 @@ export class SseBroker {
   readonly #options: Required<SseOptions>;
   readonly #onError: (error: unknown) => void;
   readonly #tenants = new Map<string, Set<SseSubscriber>>();
+  /** Reads in progress, by tenant and cursor, so subscribers woken together read the log once. */
+  readonly #reads = new Map<string, Promise<StreamPage>>();
   #unsubscribe: (() => void) | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #subscribers = 0;
@@ -122,9 +122,8 @@ export class SseBroker {
     if (this.#closed) throw new SyncError('closed', 'The stream broker is closed');
     this.#listen();
     const subscriber = new SseSubscriber({
-      store: this.#store,
       tenant,
-      batchSize: this.#options.batchSize,
+      read: (since) => this.#read(tenant, since),
       maxQueuedBatches: this.#options.maxQueuedBatches,
       published: () => {
         this.#published++;
@@ -165,6 +164,29 @@ export class SseBroker {
       for (const subscriber of [...subscribers]) subscriber.close();
     }
     this.#stopHeartbeat();
+  }
+
+  #read(tenant: string, since: number): Promise<StreamPage> {
+    const key = `${since} ${tenant}`;
+    let read = this.#reads.get(key);
+    if (!read) {
+      read = this.#store
+        .read(tenant, { since: CursorVersion.of(since), limit: this.#options.batchSize })
+        .then((page): StreamPage => {
+          const last = page.events.at(-1);
+          return last
+            ? {
+                message: encoder.encode(formatStreamMessage(encodeStreamBatch({ events: page.events }))),
+                last: last.version.value,
+                next: page.next.value,
+                hasMore: page.hasMore,
+              }
+            : { next: page.next.value, hasMore: page.hasMore };
+        })
+        .finally(() => this.#reads.delete(key));
+      this.#reads.set(key, read);
+    }
+    return read;
   }
 
   #listen(): void {

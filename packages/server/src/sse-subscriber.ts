@@ -1,12 +1,23 @@
-import { CursorVersion, type ServerEventLog } from '@eventsync/core';
-import { encodeStreamBatch, formatStreamMessage, formatStreamOpening, STREAM_HEARTBEAT } from '@eventsync/http';
+import type { CursorVersion } from '@eventsync/core';
+import { formatStreamOpening, STREAM_HEARTBEAT } from '@eventsync/http';
+
+/** A page of the tenant's log after a cursor, as the stream sends it. */
+export interface StreamPage {
+  /** The `events` message of the page, when it has events. */
+  readonly message?: Uint8Array;
+  /** The version of the page's last event, when it has events. */
+  readonly last?: number;
+  /** Where the next read starts. */
+  readonly next: number;
+  /** Whether the log goes on after `next`. */
+  readonly hasMore: boolean;
+}
 
 /** What an {@link SseSubscriber} needs from its broker. */
 export interface SseSubscriberContext {
-  readonly store: ServerEventLog;
   readonly tenant: string;
-  /** Events per `events` message. */
-  readonly batchSize: number;
+  /** Reads a page of the tenant's log after `since` (the broker shares one read among subscribers). */
+  read(since: number): Promise<StreamPage>;
   /** Unsent messages past which the subscriber is cut off. */
   readonly maxQueuedBatches: number;
   /** Told of every batch queued. */
@@ -113,29 +124,28 @@ export class SseSubscriber {
 
   async #pump(): Promise<void> {
     this.#pumping = true;
-    const { store, tenant, batchSize, maxQueuedBatches } = this.#context;
+    const { maxQueuedBatches } = this.#context;
     try {
       do {
         this.#again = false;
         while (!this.#ended) {
           if (this.#catchingUp && this.#queue.length >= READ_AHEAD) break; // the next pull resumes
-          const since = CursorVersion.of(this.#cursor);
-          const page = await store.read(tenant, { since, limit: batchSize });
+          const page = await this.#context.read(this.#cursor);
           if (this.#ended) return;
-          const last = page.events.at(-1);
-          if (last) {
-            this.#cursor = last.version.value;
-            this.#send(encoder.encode(formatStreamMessage(encodeStreamBatch({ events: page.events }))));
+          const { last, message } = page;
+          if (last !== undefined && message !== undefined) {
+            this.#cursor = last;
+            this.#send(message);
             this.#context.published();
             if (this.#queue.length > maxQueuedBatches) {
               this.#end(true);
               return;
             }
-          } else if (page.hasMore && page.next.value > this.#cursor) {
-            this.#cursor = page.next.value;
+          } else if (page.hasMore && page.next > this.#cursor) {
+            this.#cursor = page.next;
             continue;
           }
-          if (!page.hasMore || !last) {
+          if (!page.hasMore || last === undefined) {
             this.#catchingUp = false;
             break;
           }
