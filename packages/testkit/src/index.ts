@@ -10,7 +10,8 @@ export type { TransportContractOptions, TransportHarness } from './contracts/tra
 
 export { TestEvents } from './fixtures/test-events.js';
 export type { TestEventsOptions } from './fixtures/test-events.js';
-export { expectSyncError } from './fixtures/expect-sync-error.js';
+export { catchSyncError, expectSyncError } from './fixtures/expect-sync-error.js';
+export { makeConflict } from './fixtures/conflict.js';
 export { propertyOptions, DEFAULT_PROPERTY_OPTIONS } from './fixtures/property-options.js';
 export type { PropertyOptions } from './fixtures/property-options.js';
 

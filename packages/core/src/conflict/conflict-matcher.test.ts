@@ -1,7 +1,6 @@
-import { expectSyncError, TestEvents } from '@eventsync/testkit';
+import { expectSyncError, makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
 import type { Event, JsonValue } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
 import type { Conflict } from './conflict.js';
 import {
   aggregateId,
@@ -28,14 +27,11 @@ function conflictOf(options: {
   const id = options.id ?? 'todo-1';
   const local = options.local ?? [phone.make(id, { type: 'todo.renamed' })];
   const remote = options.remote ?? [laptop.make(id, { type: 'todo.renamed' })];
-  return {
+  return makeConflict(local, remote, {
     aggregateId: id,
-    eventType: local[0]!.type,
     changedFields: options.changedFields ?? ['title'],
-    metadata: options.metadata ?? {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-  };
+    metadata: options.metadata,
+  });
 }
 
 const always: ConflictMatcher = { matches: () => true, describe: () => 'always' };

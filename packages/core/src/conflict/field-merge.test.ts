@@ -1,9 +1,8 @@
-import { TestEvents, propertyOptions as seededProperties } from '@eventsync/testkit';
+import { makeConflict, propertyOptions as seededProperties, TestEvents } from '@eventsync/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Event, JsonValue } from '../event/event.js';
 import type { EventInput } from '../event/event-factory.js';
-import { CursorVersion } from '../version/cursor-version.js';
 import { HlcTimestamp } from '../version/hlc-timestamp.js';
 import type { Conflict, ConflictResolver, ResolveContext, ResolvedConflict } from './conflict.js';
 import { DEFAULT_FIELD_MERGE_OPTIONS, fieldMerge } from './field-merge.js';
@@ -23,17 +22,6 @@ function client(clientId: string) {
   };
 }
 
-function conflictOf(local: Event[], remote: Event[]): Conflict {
-  return {
-    aggregateId: 'todo-1',
-    eventType: local[0]?.type ?? 'todo.edited',
-    changedFields: [],
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-  };
-}
-
 const merger = new TestEvents({ clientId: 'phone', now: () => T + 1000 });
 const context: ResolveContext = { createEvent: (input) => merger.factory.create(input) };
 
@@ -47,7 +35,7 @@ describe('fieldMerge', () => {
     const laptop = client('laptop');
     const local = [phone(5, { done: true })];
     const remote = [laptop(9, { title: 'Soy milk' })];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('keep_local');
     expect(result.resolvedEvents).toEqual(local);
     expect(result.reasons).toEqual([
@@ -61,7 +49,7 @@ describe('fieldMerge', () => {
     const laptop = client('laptop');
     const local = [phone(1, { title: 'Oat milk', done: true })];
     const remote = [laptop(2, { title: 'Soy milk' }), laptop(3, { done: false, note: 'x' })];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('keep_remote');
     expect(result.resolvedEvents).toEqual([]);
     expect(result.reasons[0]).toBe(
@@ -78,7 +66,7 @@ describe('fieldMerge', () => {
     const laptop = client('laptop');
     const local = [phone(1, { title: 'Oat milk', done: true })];
     const remote = [laptop(2, { title: 'Soy milk' })];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('merge');
     expect(result.resolvedEvents).toHaveLength(1);
     const merged = result.resolvedEvents[0]!;
@@ -97,7 +85,7 @@ describe('fieldMerge', () => {
     const laptop = client('laptop');
     const local = [phone(3, { title: 'Oat milk' }), phone(4, { title: 'Oat milk 2', done: true })];
     const remote = [laptop(2, { title: 'Soy milk' })];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('merge');
     expect(result.resolvedEvents.map((event) => event.data)).toEqual([{ done: true, title: 'Oat milk 2' }]);
     expect(result.reasons).toContain(
@@ -110,7 +98,7 @@ describe('fieldMerge', () => {
     const laptop = client('laptop');
     const local = [phone(1, { title: 'A', done: false }), phone(2, { title: 'B' }), phone(10, { title: 'C' })];
     const remote = [laptop(5, { done: true, title: 'remote' })];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('merge');
     // done: the local write at 1 loses to the remote at 5; title: the local write at 10 wins with 'C'.
     expect(result.resolvedEvents[0]!.data).toEqual({ title: 'C' });
@@ -128,7 +116,7 @@ describe('fieldMerge', () => {
       ),
     ];
     const remote = [laptop(5, { done: false })];
-    const merged = resolve(conflictOf(local, remote)).resolvedEvents[0]!;
+    const merged = resolve(makeConflict(local, remote)).resolvedEvents[0]!;
     expect(merged.type).toBe('todo.renamed');
     expect(merged.data).toEqual({ title: 'Oat' });
     expect(merged.metadata.schemaVersion).toBe(2);
@@ -148,13 +136,13 @@ describe('fieldMerge', () => {
     });
     const low = event('01KAV00000000000000000000A', { title: 'low', done: true });
     const high = event('01KAV00000000000000000000B', { title: 'high' });
-    const localLow = resolve(conflictOf([low], [high]));
+    const localLow = resolve(makeConflict([low], [high]));
     expect(localLow.decision).toBe('merge');
     expect(localLow.resolvedEvents[0]!.data).toEqual({ done: true });
     expect(localLow.reasons).toContain(
       `field "title": remote event ${high.id} and local event ${low.id} have the same timestamp ${timestamp}; the higher id, remote event ${high.id}, wins; remote value kept`,
     );
-    const localHigh = resolve(conflictOf([high], [low]));
+    const localHigh = resolve(makeConflict([high], [low]));
     expect(localHigh.decision).toBe('merge');
     expect(localHigh.resolvedEvents[0]!.data).toEqual({ title: 'high' });
   });
@@ -162,7 +150,7 @@ describe('fieldMerge', () => {
   it('keeps local events that change no field', () => {
     const local = [client('phone')(1, {}, { type: 'todo.touched' })];
     const remote = [client('laptop')(5, { title: 'x' })];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('keep_local');
     expect(result.resolvedEvents).toEqual(local);
   });
@@ -174,7 +162,7 @@ describe('fieldMerge', () => {
       phone(5, JSON.parse('{"__proto__": {"polluted": true}, "constructor": "local", "title": "x"}') as JsonValue),
     ];
     const remote = [laptop(9, JSON.parse('{"constructor": "remote"}') as JsonValue)];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('merge');
     const data = result.resolvedEvents[0]!.data as Record<string, JsonValue>;
     expect(Object.keys(data).sort()).toEqual(['__proto__', 'title']);
@@ -199,7 +187,7 @@ describe('fieldMerge', () => {
     const local = [phone(1, side === 'local' ? data : { title: 'x' })];
     const remote = [laptop(2, side === 'remote' ? data : { title: 'y' })];
     const culprit = side === 'local' ? local[0]! : remote[0]!;
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('keep_remote');
     expect(result.resolvedEvents).toEqual([]);
     expect(result.reasons[0]).toBe(
@@ -221,7 +209,7 @@ describe('fieldMerge', () => {
         reasons: ['asked a person'],
       }),
     };
-    const pending = fieldMerge({ fallback }).resolve(conflictOf(local, remote), context);
+    const pending = fieldMerge({ fallback }).resolve(makeConflict(local, remote), context);
     expect(pending).toBeInstanceOf(Promise);
     const result = await pending;
     expect(result.decision).toBe('keep_local');
@@ -240,7 +228,7 @@ describe('fieldMerge', () => {
     const local = [client('phone')(1, 'text')];
     const remote = [client('laptop')(2, 'other')];
     await expect(
-      fieldMerge({ fallback }).resolve(conflictOf(local, remote), { ...context, signal: controller.signal }),
+      fieldMerge({ fallback }).resolve(makeConflict(local, remote), { ...context, signal: controller.signal }),
     ).rejects.toThrow('user left');
   });
 
@@ -296,7 +284,7 @@ describe('fieldMerge', () => {
       }),
     };
     const run = (local: Event[], remote: Event[]) =>
-      fieldMerge().resolve(conflictOf(local, remote), stable) as ResolvedConflict;
+      fieldMerge().resolve(makeConflict(local, remote), stable) as ResolvedConflict;
     const pushedFields = (result: ResolvedConflict) =>
       new Set(result.resolvedEvents.flatMap((event) => Object.keys(event.data as Record<string, JsonValue>)));
 

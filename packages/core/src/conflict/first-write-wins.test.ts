@@ -1,7 +1,6 @@
-import { TestEvents } from '@eventsync/testkit';
+import { makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
 import { HlcTimestamp } from '../version/hlc-timestamp.js';
 import type { Conflict, ResolveContext, ResolvedConflict } from './conflict.js';
 import { firstWriteWins } from './first-write-wins.js';
@@ -14,17 +13,6 @@ function client(clientId: string) {
   return (ms: number): Event => {
     wall = T + ms;
     return events.make('seat-12', { type: 'seat.booked', data: { by: clientId } });
-  };
-}
-
-function conflictOf(local: Event[], remote: Event[]): Conflict {
-  return {
-    aggregateId: 'seat-12',
-    eventType: 'seat.booked',
-    changedFields: ['by'],
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
   };
 }
 
@@ -44,7 +32,7 @@ describe('firstWriteWins', () => {
     const laptop = client('laptop');
     const local = [phone(1), phone(9)];
     const remote = [laptop(5)];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('keep_local');
     expect(result.resolvedEvents).toEqual(local);
     expect(result.reasons[0]).toBe(
@@ -59,7 +47,7 @@ describe('firstWriteWins', () => {
     const laptop = client('laptop');
     const local = [phone(3)];
     const remote = [laptop(2), laptop(8)];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('keep_remote');
     expect(result.resolvedEvents).toEqual([]);
     expect(result.reasons).toEqual([
@@ -75,12 +63,12 @@ describe('firstWriteWins', () => {
     const low: Event = { ...base, id: '01KAV00000000000000000000A', metadata: { ...base.metadata, timestamp } };
     const high: Event = { ...base, id: '01KAV00000000000000000000B', metadata: { ...base.metadata, timestamp } };
 
-    const localLower = resolve(conflictOf([low], [high]));
+    const localLower = resolve(makeConflict([low], [high]));
     expect(localLower.decision).toBe('keep_local');
     expect(localLower.reasons[0]).toBe(
       `local event ${low.id} and remote event ${high.id} have the same timestamp ${timestamp}; ` +
         `the lower id, local event ${low.id}, wins`,
     );
-    expect(resolve(conflictOf([high], [low])).decision).toBe('keep_remote');
+    expect(resolve(makeConflict([high], [low])).decision).toBe('keep_remote');
   });
 });

@@ -1,24 +1,11 @@
-import { TestEvents } from '@eventsync/testkit';
+import { makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
-import type { Event } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
-import type { Conflict, ConflictResolver, ResolveContext, ResolvedConflict } from './conflict.js';
+import type { ConflictResolver, ResolveContext, ResolvedConflict } from './conflict.js';
 import { keepBoth } from './keep-both.js';
 import { remoteWins } from './remote-wins.js';
 
 const phone = new TestEvents({ clientId: 'phone' });
 const laptop = new TestEvents({ clientId: 'laptop' });
-
-function conflictOf(local: Event[], remote: Event[]): Conflict {
-  return {
-    aggregateId: 'cart-1',
-    eventType: local[0]?.type ?? 'cart.item_added',
-    changedFields: [],
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-  };
-}
 
 const context: ResolveContext = {
   createEvent: () => {
@@ -32,7 +19,7 @@ describe('keepBoth', () => {
   it('keeps the local events and lets both sides stand', () => {
     const local = [added(phone, 'milk'), added(phone, 'eggs')];
     const remote = [added(laptop, 'bread')];
-    const result = keepBoth().resolve(conflictOf(local, remote), context) as ResolvedConflict;
+    const result = keepBoth().resolve(makeConflict(local, remote), context) as ResolvedConflict;
     expect(result.decision).toBe('keep_both');
     expect(result.resolvedEvents).toEqual(local);
     expect(result.reasons).toEqual([
@@ -44,7 +31,7 @@ describe('keepBoth', () => {
     const local = [added(phone, 'milk')];
     const remote = [laptop.make('cart-1', { type: 'cart.item_removed', data: { sku: 'milk' } })];
     const resolver = keepBoth({ types: ['cart.item_added', 'cart.item_removed'], fallback: remoteWins() });
-    const result = resolver.resolve(conflictOf(local, remote), context) as ResolvedConflict;
+    const result = resolver.resolve(makeConflict(local, remote), context) as ResolvedConflict;
     expect(result.decision).toBe('keep_both');
     expect(result.reasons[0]).toMatch(/^cart\.item_added, cart\.item_removed events commute/);
   });
@@ -56,7 +43,7 @@ describe('keepBoth', () => {
       const local = side === 'local' ? [added(phone, 'milk'), other] : [added(phone, 'milk')];
       const remote = side === 'remote' ? [other] : [added(laptop, 'bread')];
       const resolver = keepBoth({ types: ['cart.item_added'], fallback: remoteWins() });
-      const result = resolver.resolve(conflictOf(local, remote), context) as ResolvedConflict;
+      const result = resolver.resolve(makeConflict(local, remote), context) as ResolvedConflict;
       expect(result.decision).toBe('keep_remote');
       expect(result.resolvedEvents).toEqual([]);
       expect(result.reasons[0]).toBe(
@@ -70,7 +57,7 @@ describe('keepBoth', () => {
     const local = [phone.make('cart-1', { type: 'cart.checked_out', data: {} })];
     const remote = [added(laptop, 'bread')];
     const result = keepBoth({ types: ['cart.item_added'] }).resolve(
-      conflictOf(local, remote),
+      makeConflict(local, remote),
       context,
     ) as ResolvedConflict;
     expect(['keep_local', 'keep_remote']).toContain(result.decision);
@@ -83,7 +70,7 @@ describe('keepBoth', () => {
     };
     const local = [phone.make('cart-1', { type: 'cart.checked_out', data: {} })];
     const result = await keepBoth({ types: ['cart.item_added'], fallback }).resolve(
-      conflictOf(local, [added(laptop, 'bread')]),
+      makeConflict(local, [added(laptop, 'bread')]),
       context,
     );
     expect(result.decision).toBe('park');

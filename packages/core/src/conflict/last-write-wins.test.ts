@@ -1,8 +1,7 @@
-import { TestEvents, propertyOptions as seededProperties } from '@eventsync/testkit';
+import { makeConflict, propertyOptions as seededProperties, TestEvents } from '@eventsync/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Event, JsonValue } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
 import { HlcTimestamp } from '../version/hlc-timestamp.js';
 import type { Conflict, ResolveContext, ResolvedConflict } from './conflict.js';
 import { lastWriteWins } from './last-write-wins.js';
@@ -18,17 +17,6 @@ function client(clientId: string) {
   return (ms: number, data: JsonValue = { title: clientId }): Event => {
     wall = T + ms;
     return events.make('todo-1', { type: 'todo.edited', data });
-  };
-}
-
-function conflictOf(local: Event[], remote: Event[]): Conflict {
-  return {
-    aggregateId: 'todo-1',
-    eventType: local[0]?.type ?? 'todo.edited',
-    changedFields: [],
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
   };
 }
 
@@ -53,7 +41,7 @@ describe('lastWriteWins', () => {
     const laptop = client('laptop');
     const remote = laptop(1);
     const local = [phone(2), phone(3)];
-    const result = resolve(conflictOf(local, [remote]));
+    const result = resolve(makeConflict(local, [remote]));
     expect(result.decision).toBe('keep_local');
     expect(result.resolvedEvents).toEqual(local);
     expect(result.resolvedEvents.map((event) => event.id)).toEqual(local.map((event) => event.id));
@@ -69,7 +57,7 @@ describe('lastWriteWins', () => {
     const laptop = client('laptop');
     const local = [phone(1)];
     const remote = [laptop(2), laptop(5)];
-    const result = resolve(conflictOf(local, remote));
+    const result = resolve(makeConflict(local, remote));
     expect(result.decision).toBe('keep_remote');
     expect(result.resolvedEvents).toEqual([]);
     expect(result.reasons[0]).toBe(
@@ -84,7 +72,7 @@ describe('lastWriteWins', () => {
     const laptop = client('laptop');
     const local = [phone(1), phone(10)];
     const remote = [laptop(5)];
-    expect(resolve(conflictOf(local, remote)).decision).toBe('keep_local');
+    expect(resolve(makeConflict(local, remote)).decision).toBe('keep_local');
   });
 
   it('orders by the HLC counter and node within one millisecond', () => {
@@ -93,9 +81,9 @@ describe('lastWriteWins', () => {
     const base = phone(0);
     const local = stamped(base, at(2, 'phone'), '01KAV0000000000000000000AA');
     const remote = stamped(base, at(1, 'zed'), '01KAV0000000000000000000ZZ');
-    expect(resolve(conflictOf([local], [remote])).decision).toBe('keep_local');
+    expect(resolve(makeConflict([local], [remote])).decision).toBe('keep_local');
     const sameCounter = stamped(base, at(2, 'zed'), '01KAV0000000000000000000ZZ');
-    expect(resolve(conflictOf([local], [sameCounter])).decision).toBe('keep_remote');
+    expect(resolve(makeConflict([local], [sameCounter])).decision).toBe('keep_remote');
   });
 
   it('breaks a tie of equal timestamps by the higher event id', () => {
@@ -104,14 +92,14 @@ describe('lastWriteWins', () => {
     const low = stamped(base, timestamp, '01KAV00000000000000000000A');
     const high = stamped(base, timestamp, '01KAV00000000000000000000B');
 
-    const remoteHigher = resolve(conflictOf([low], [high]));
+    const remoteHigher = resolve(makeConflict([low], [high]));
     expect(remoteHigher.decision).toBe('keep_remote');
     expect(remoteHigher.reasons[0]).toBe(
       `remote event ${high.id} and local event ${low.id} have the same timestamp ${timestamp}; ` +
         `the higher id, remote event ${high.id}, wins`,
     );
 
-    const localHigher = resolve(conflictOf([high], [low]));
+    const localHigher = resolve(makeConflict([high], [low]));
     expect(localHigher.decision).toBe('keep_local');
     expect(localHigher.resolvedEvents).toEqual([high]);
   });
@@ -121,8 +109,8 @@ describe('lastWriteWins', () => {
     const laptop = client('laptop');
     const local = [phone(1), phone(4)];
     const remote = [laptop(2), laptop(3)];
-    const forward = resolve(conflictOf(local, remote));
-    const backward = resolve(conflictOf([...local].reverse(), [...remote].reverse()));
+    const forward = resolve(makeConflict(local, remote));
+    const backward = resolve(makeConflict([...local].reverse(), [...remote].reverse()));
     expect(backward.decision).toBe(forward.decision);
     expect(backward.reasons[0]).toBe(forward.reasons[0]);
   });
@@ -153,11 +141,11 @@ describe('lastWriteWins', () => {
         fc.property(sides, fc.nat(), ({ local, remote }, shift) => {
           const localEvents = local.map(toEvent);
           const remoteEvents = remote.map(toEvent);
-          const first = resolve(conflictOf(localEvents, remoteEvents));
-          const again = resolve(conflictOf(localEvents, remoteEvents));
+          const first = resolve(makeConflict(localEvents, remoteEvents));
+          const again = resolve(makeConflict(localEvents, remoteEvents));
           expect(again).toEqual(first);
           const rotate = <T>(items: T[]) => items.map((_, i) => items[(i + shift) % items.length] as T);
-          const reordered = resolve(conflictOf(rotate(localEvents), [...remoteEvents].reverse()));
+          const reordered = resolve(makeConflict(rotate(localEvents), [...remoteEvents].reverse()));
           expect(reordered.decision).toBe(first.decision);
           expect(reordered.reasons[0]).toBe(first.reasons[0]);
           expect(new Set(reordered.resolvedEvents.map((e) => e.id))).toEqual(
@@ -173,8 +161,8 @@ describe('lastWriteWins', () => {
         fc.property(sides, ({ local, remote }) => {
           const a = local.map(toEvent);
           const b = remote.map(toEvent);
-          const onA = resolve(conflictOf(a, b));
-          const onB = resolve(conflictOf(b, a));
+          const onA = resolve(makeConflict(a, b));
+          const onB = resolve(makeConflict(b, a));
           expect(onA.decision === 'keep_local').toBe(onB.decision === 'keep_remote');
         }),
         propertyOptions,

@@ -1,20 +1,7 @@
-import { TestEvents } from '@eventsync/testkit';
+import { makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
-import type { Event } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
-import type { Conflict, ResolveContext, ResolvedConflict } from './conflict.js';
+import type { ResolveContext, ResolvedConflict } from './conflict.js';
 import { localWins } from './local-wins.js';
-
-function conflictOf(local: Event[], remote: Event[]): Conflict {
-  return {
-    aggregateId: 'agg-0',
-    eventType: 'test.changed',
-    changedFields: ['n'],
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-  };
-}
 
 const context: ResolveContext = {
   createEvent: () => {
@@ -26,7 +13,7 @@ describe('localWins', () => {
   it('keeps the local events themselves, in local order', () => {
     const local = new TestEvents({ clientId: 'phone' }).many(3);
     const remote = new TestEvents({ clientId: 'laptop' }).many(2);
-    const conflict = conflictOf(local, remote);
+    const conflict = makeConflict(local, remote);
     const result = localWins().resolve(conflict, context) as ResolvedConflict;
     expect(result.decision).toBe('keep_local');
     expect(result.resolvedEvents).toEqual(local);

@@ -1,20 +1,7 @@
-import { TestEvents } from '@eventsync/testkit';
+import { makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
-import type { Event } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
-import type { Conflict, ResolveContext, ResolvedConflict } from './conflict.js';
+import type { ResolveContext, ResolvedConflict } from './conflict.js';
 import { DEFAULT_MANUAL_OPTIONS, manual } from './manual.js';
-
-function conflictOf(local: Event[], remote: Event[]): Conflict {
-  return {
-    aggregateId: 'agg-0',
-    eventType: 'test.changed',
-    changedFields: ['n'],
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-  };
-}
 
 const context: ResolveContext = {
   createEvent: () => {
@@ -26,7 +13,7 @@ describe('manual', () => {
   it('parks the conflict with the local events untouched', () => {
     const local = new TestEvents({ clientId: 'phone' }).many(2);
     const remote = new TestEvents({ clientId: 'laptop' }).many(1);
-    const result = manual().resolve(conflictOf(local, remote), context) as ResolvedConflict;
+    const result = manual().resolve(makeConflict(local, remote), context) as ResolvedConflict;
     expect(result.decision).toBe('park');
     expect(result.resolvedEvents).toEqual(local);
     expect(result.resolvedEvents.every((event, index) => event === local[index])).toBe(true);
@@ -41,7 +28,7 @@ describe('manual', () => {
     const local = new TestEvents({ clientId: 'phone' }).many(1);
     const remote = new TestEvents({ clientId: 'laptop' }).many(1);
     const result = manual({ reason: 'two people renamed the list' }).resolve(
-      conflictOf(local, remote),
+      makeConflict(local, remote),
       context,
     ) as ResolvedConflict;
     expect(result.reasons[0]).toBe('two people renamed the list');

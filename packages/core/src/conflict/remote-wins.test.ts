@@ -1,20 +1,7 @@
-import { TestEvents } from '@eventsync/testkit';
+import { makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
-import type { Event } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
-import type { Conflict, ResolveContext, ResolvedConflict } from './conflict.js';
+import type { ResolveContext, ResolvedConflict } from './conflict.js';
 import { remoteWins } from './remote-wins.js';
-
-function conflictOf(local: Event[], remote: Event[]): Conflict {
-  return {
-    aggregateId: 'agg-0',
-    eventType: 'test.changed',
-    changedFields: ['n'],
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-  };
-}
 
 const context: ResolveContext = {
   createEvent: () => {
@@ -26,7 +13,7 @@ describe('remoteWins', () => {
   it('drops the local events and names both sides in its reason', () => {
     const local = new TestEvents({ clientId: 'phone' }).many(2);
     const remote = new TestEvents({ clientId: 'laptop' }).many(1);
-    const result = remoteWins().resolve(conflictOf(local, remote), context) as ResolvedConflict;
+    const result = remoteWins().resolve(makeConflict(local, remote), context) as ResolvedConflict;
     expect(result).toEqual({
       resolvedEvents: [],
       decision: 'keep_remote',
@@ -39,7 +26,7 @@ describe('remoteWins', () => {
   it('lists at most ten ids in its reason', () => {
     const local = new TestEvents({ clientId: 'phone' }).many(12);
     const remote = new TestEvents({ clientId: 'laptop' }).many(1);
-    const result = remoteWins().resolve(conflictOf(local, remote), context) as ResolvedConflict;
+    const result = remoteWins().resolve(makeConflict(local, remote), context) as ResolvedConflict;
     expect(result.reasons[0]).toContain(`${local[9]!.id}, and 2 more) dropped`);
     expect(result.reasons[0]).not.toContain(local[10]!.id);
   });

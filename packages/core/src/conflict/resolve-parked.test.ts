@@ -1,28 +1,14 @@
-import { expectSyncError, TestEvents } from '@eventsync/testkit';
+import { expectSyncError, makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
-import type { Event } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
-import type { Conflict } from './conflict.js';
 import { resolveParked } from './resolve-parked.js';
 
 const phone = new TestEvents({ clientId: 'phone' });
 const laptop = new TestEvents({ clientId: 'laptop' });
 
-function conflictOf(local: Event[], remote: Event[]): Conflict {
-  return {
-    aggregateId: 'agg-0',
-    eventType: 'test.changed',
-    changedFields: ['n'],
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-  };
-}
-
 describe('resolveParked', () => {
   const local = phone.many(2);
   const remote = laptop.many(1);
-  const conflict = conflictOf(local, remote);
+  const conflict = makeConflict(local, remote);
 
   it('keeps the parked local events when the app keeps its own', () => {
     expect(resolveParked(conflict, 'keep_local')).toEqual({

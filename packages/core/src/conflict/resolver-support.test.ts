@@ -1,4 +1,4 @@
-import { expectSyncError, TestEvents } from '@eventsync/testkit';
+import { expectSyncError, makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../event/event.js';
 import { CursorVersion } from '../version/cursor-version.js';
@@ -19,14 +19,7 @@ const laptop = new TestEvents({ clientId: 'laptop' });
 const local: Event[] = [phone.make('todo-1')];
 const remote: Event[] = [laptop.make('todo-1')];
 
-const conflict: Conflict = {
-  aggregateId: 'todo-1',
-  eventType: 'test.changed',
-  changedFields: ['n'],
-  metadata: {},
-  local,
-  remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-};
+const conflict: Conflict = makeConflict(local, remote);
 
 const context: ResolveContext = { createEvent: (input) => phone.factory.create(input) };
 

@@ -1,7 +1,5 @@
-import { expectSyncError, TestEvents } from '@eventsync/testkit';
+import { expectSyncError, makeConflict, TestEvents } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
-import type { Event } from '../event/event.js';
-import { CursorVersion } from '../version/cursor-version.js';
 import type { Conflict, ConflictResolver, ResolveContext } from './conflict.js';
 import { changedFields, eventType, metadata, predicate } from './conflict-matcher.js';
 import { keepBoth } from './keep-both.js';
@@ -14,16 +12,7 @@ const phone = new TestEvents({ clientId: 'phone' });
 const laptop = new TestEvents({ clientId: 'laptop' });
 
 function conflictOf(type: string, fields: string[] = ['title']): Conflict {
-  const local: Event[] = [phone.make('todo-1', { type })];
-  const remote: Event[] = [laptop.make('todo-1', { type })];
-  return {
-    aggregateId: 'todo-1',
-    eventType: type,
-    changedFields: fields,
-    metadata: {},
-    local,
-    remote: remote.map((event, index) => ({ event, version: new CursorVersion(index + 1) })),
-  };
+  return makeConflict([phone.make('todo-1', { type })], [laptop.make('todo-1', { type })], { changedFields: fields });
 }
 
 const context: ResolveContext = { createEvent: (input) => phone.factory.create(input) };

@@ -1,21 +1,11 @@
+import { catchSyncError } from '@eventsync/testkit';
 import { decodeTime } from 'ulid';
 import { describe, expect, it } from 'vitest';
-import { SyncError } from '../errors/sync-error.js';
 import { HlcTimestamp } from '../version/hlc-timestamp.js';
 import { HybridLogicalClock } from '../version/hybrid-logical-clock.js';
 import type { JsonValue } from './event.js';
 import { EventFactory } from './event-factory.js';
 import { ULID_PATTERN, validateEvent } from './validate-event.js';
-
-function thrown(fn: () => unknown): SyncError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SyncError) return error;
-    throw error;
-  }
-  throw new Error('expected a SyncError, but nothing was thrown');
-}
 
 const T = Date.UTC(2026, 10, 24, 18, 40, 15, 123);
 
@@ -167,15 +157,15 @@ describe('EventFactory', () => {
   });
 
   it('refuses a clock of another node', () => {
-    const error = thrown(
+    const error = catchSyncError(
       () => new EventFactory({ clientId: 'phone-1', clock: new HybridLogicalClock({ node: 'laptop' }) }),
+      'invalid_input',
     );
-    expect(error.code).toBe('invalid_input');
     expect(error.details.field).toBe('clock');
   });
 
   it.each(['', 'a b', 'n'.repeat(129)])('refuses the client id %j', (clientId) => {
-    expect(thrown(() => new EventFactory({ clientId })).code).toBe('invalid_input');
+    catchSyncError(() => new EventFactory({ clientId }), 'invalid_input');
   });
 
   const cycle: Record<string, unknown> = {};
@@ -218,8 +208,7 @@ describe('EventFactory', () => {
       'metadata.loop.self',
     ],
   ])('refuses %s with invalid_input', (_name, input, field) => {
-    const error = thrown(() => factoryOn(() => T).create(input()));
-    expect(error.code).toBe('invalid_input');
+    const error = catchSyncError(() => factoryOn(() => T).create(input()), 'invalid_input');
     expect(error.details.field).toBe(field);
   });
 
@@ -232,8 +221,7 @@ describe('EventFactory', () => {
     expect(factory.limits.maxEventBytes).toBe(300);
     expect(factory.limits.maxDepth).toBe(32);
     expect(() => add(factory, { text: 'x'.repeat(10) })).not.toThrow();
-    const error = thrown(() => add(factory, { text: 'x'.repeat(300) }));
-    expect(error.code).toBe('limit_exceeded');
+    const error = catchSyncError(() => add(factory, { text: 'x'.repeat(300) }), 'limit_exceeded');
     expect(error.details.limit).toBe('maxEventBytes');
   });
 });

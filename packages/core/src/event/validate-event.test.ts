@@ -1,20 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SyncError } from '../errors/sync-error.js';
 import { DEFAULT_EVENT_LIMITS, isPlainObject, ULID_PATTERN, utf8Length, validateEvent } from './validate-event.js';
-import { propertyOptions as seededProperties } from '@eventsync/testkit';
+import { catchSyncError, propertyOptions as seededProperties } from '@eventsync/testkit';
 
 const propertyOptions = seededProperties();
-
-function thrown(fn: () => unknown): SyncError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SyncError) return error;
-    throw error;
-  }
-  throw new Error('expected a SyncError, but nothing was thrown');
-}
 
 const ID = '01JDQ7Z8X9ABCDEFGHJKMNPQRS';
 
@@ -204,20 +193,21 @@ describe('validateEvent', () => {
       'metadata.at',
     ],
   ])('refuses %s as invalid_input', (_name, make, field) => {
-    const error = thrown(() => validateEvent(make(validEvent())));
-    expect(error.code).toBe('invalid_input');
+    const error = catchSyncError(() => validateEvent(make(validEvent())), 'invalid_input');
     expect(error.details.field).toBe(field);
   });
 
   it('names the event id in errors about its metadata', () => {
     const event = validEvent();
     event.metadata.clientId = '';
-    expect(thrown(() => validateEvent(event)).details.eventId).toBe(ID);
+    expect(catchSyncError(() => validateEvent(event)).details.eventId).toBe(ID);
   });
 
   it('refuses a cycle whatever maxDepth is', () => {
-    const error = thrown(() => validateEvent({ ...validEvent(), data: cycle }, { maxDepth: Number.POSITIVE_INFINITY }));
-    expect(error.code).toBe('invalid_input');
+    const error = catchSyncError(
+      () => validateEvent({ ...validEvent(), data: cycle }, { maxDepth: Number.POSITIVE_INFINITY }),
+      'invalid_input',
+    );
     expect(error.details.field).toBe('data.a.back');
   });
 
@@ -228,29 +218,31 @@ describe('validateEvent', () => {
     });
 
     it('refuses data nested deeper than maxDepth as limit_exceeded', () => {
-      const error = thrown(() => validateEvent({ ...validEvent(), data: nested(DEFAULT_EVENT_LIMITS.maxDepth + 1) }));
-      expect(error.code).toBe('limit_exceeded');
+      const error = catchSyncError(
+        () => validateEvent({ ...validEvent(), data: nested(DEFAULT_EVENT_LIMITS.maxDepth + 1) }),
+        'limit_exceeded',
+      );
       expect(error.details).toMatchObject({ limit: 'maxDepth', max: 32 });
       expect(error.details.field).toMatch(/^data(\[0\])+$/);
-      const small = thrown(() => validateEvent({ ...validEvent(), data: { a: { b: { c: {} } } } }, { maxDepth: 3 }));
-      expect(small.code).toBe('limit_exceeded');
+      const small = catchSyncError(
+        () => validateEvent({ ...validEvent(), data: { a: { b: { c: {} } } } }, { maxDepth: 3 }),
+        'limit_exceeded',
+      );
       expect(small.details).toMatchObject({ field: 'data.a.b.c', limit: 'maxDepth', max: 3 });
     });
 
     it('refuses metadata nested deeper than maxDepth', () => {
       const event = validEvent();
       event.metadata.app = { a: { b: {} } };
-      const error = thrown(() => validateEvent(event, { maxDepth: 3 }));
-      expect(error.code).toBe('limit_exceeded');
+      const error = catchSyncError(() => validateEvent(event, { maxDepth: 3 }), 'limit_exceeded');
       expect(error.details).toMatchObject({ field: 'metadata.app.a.b', limit: 'maxDepth' });
     });
 
     it('refuses a type or aggregateId past its length as limit_exceeded', () => {
-      const type = thrown(() => validateEvent({ ...validEvent(), type: 't'.repeat(257) }));
-      expect(type.code).toBe('limit_exceeded');
+      const type = catchSyncError(() => validateEvent({ ...validEvent(), type: 't'.repeat(257) }), 'limit_exceeded');
       expect(type.details).toMatchObject({ field: 'type', limit: 'maxTypeLength', max: 256, actual: 257 });
       expect(() => validateEvent({ ...validEvent(), type: 't'.repeat(256) })).not.toThrow();
-      const aggregate = thrown(() =>
+      const aggregate = catchSyncError(() =>
         validateEvent({ ...validEvent(), aggregateId: 'a'.repeat(11) }, { maxAggregateIdLength: 10 }),
       );
       expect(aggregate.details).toMatchObject({
@@ -265,8 +257,7 @@ describe('validateEvent', () => {
       const event = validEvent();
       const bytes = new TextEncoder().encode(JSON.stringify(event)).length;
       expect(() => validateEvent(event, { maxEventBytes: bytes })).not.toThrow();
-      const error = thrown(() => validateEvent(event, { maxEventBytes: bytes - 1 }));
-      expect(error.code).toBe('limit_exceeded');
+      const error = catchSyncError(() => validateEvent(event, { maxEventBytes: bytes - 1 }), 'limit_exceeded');
       expect(error.details).toEqual({ limit: 'maxEventBytes', max: bytes - 1, actual: bytes, eventId: ID });
     });
 
@@ -275,16 +266,14 @@ describe('validateEvent', () => {
       const json = JSON.stringify(event);
       const bytes = new TextEncoder().encode(json).length;
       expect(bytes).toBeGreaterThan(json.length);
-      const error = thrown(() => validateEvent(event, { maxEventBytes: json.length }));
-      expect(error.code).toBe('limit_exceeded');
+      const error = catchSyncError(() => validateEvent(event, { maxEventBytes: json.length }), 'limit_exceeded');
       expect(error.details.actual).toBe(bytes);
       expect(() => validateEvent(event, { maxEventBytes: bytes })).not.toThrow();
     });
 
     it('refuses an event past 64 KiB by default', () => {
       const event = { ...validEvent(), data: { text: 'x'.repeat(64 * 1024) } };
-      const error = thrown(() => validateEvent(event));
-      expect(error.code).toBe('limit_exceeded');
+      const error = catchSyncError(() => validateEvent(event), 'limit_exceeded');
       expect(error.details.limit).toBe('maxEventBytes');
       expect(error.details.max).toBe(65536);
     });

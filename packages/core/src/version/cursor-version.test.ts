@@ -1,18 +1,8 @@
+import { catchSyncError } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
-import { SyncError } from '../errors/sync-error.js';
 import { CursorVersion, cursorVersionCodec } from './cursor-version.js';
 import { HlcTimestamp } from './hlc-timestamp.js';
 import { VectorClock } from './vector-clock.js';
-
-function thrown(fn: () => unknown): SyncError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SyncError) return error;
-    throw error;
-  }
-  throw new Error('expected a SyncError, but nothing was thrown');
-}
 
 describe('CursorVersion', () => {
   it.each(['0', '1', '42', '1000000', String(Number.MAX_SAFE_INTEGER)])('parses %s and prints it back', (text) => {
@@ -35,8 +25,7 @@ describe('CursorVersion', () => {
     ['a number just past MAX_SAFE_INTEGER', '9007199254740992'],
     ['a number far past MAX_SAFE_INTEGER', '99999999999999999999999'],
   ])('refuses %s', (_name, text) => {
-    const error = thrown(() => CursorVersion.parse(text));
-    expect(error.code).toBe('invalid_input');
+    const error = catchSyncError(() => CursorVersion.parse(text), 'invalid_input');
     expect(error.details.field).toBe('version');
   });
 
@@ -47,13 +36,13 @@ describe('CursorVersion', () => {
     ['an object', { value: 1 }],
     ['a bigint', 1n],
   ])('refuses %s instead of a string', (_name, value) => {
-    expect(thrown(() => CursorVersion.parse(value as unknown as string)).code).toBe('invalid_input');
+    catchSyncError(() => CursorVersion.parse(value as unknown as string), 'invalid_input');
   });
 
   it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.MAX_SAFE_INTEGER + 1])(
     'refuses to construct from %s',
     (value) => {
-      expect(thrown(() => new CursorVersion(value)).code).toBe('invalid_input');
+      catchSyncError(() => new CursorVersion(value), 'invalid_input');
     },
   );
 
@@ -72,7 +61,7 @@ describe('CursorVersion', () => {
   });
 
   it('refuses to move past MAX_SAFE_INTEGER', () => {
-    expect(thrown(() => CursorVersion.of(Number.MAX_SAFE_INTEGER).next()).code).toBe('invalid_input');
+    catchSyncError(() => CursorVersion.of(Number.MAX_SAFE_INTEGER).next(), 'invalid_input');
   });
 
   it('is zero only at 0', () => {
@@ -88,14 +77,14 @@ describe('CursorVersion', () => {
 
   it('parses through its codec', () => {
     expect(cursorVersionCodec.parse('5').value).toBe(5);
-    expect(thrown(() => cursorVersionCodec.parse('05')).code).toBe('invalid_input');
+    catchSyncError(() => cursorVersionCodec.parse('05'), 'invalid_input');
   });
 
   it.each([
     ['a vector clock', VectorClock.zero()],
     ['an HLC timestamp', HlcTimestamp.ZERO],
   ])('refuses to compare with %s', (_name, other) => {
-    expect(thrown(() => CursorVersion.ZERO.compare(other)).code).toBe('invalid_input');
+    catchSyncError(() => CursorVersion.ZERO.compare(other), 'invalid_input');
     expect(CursorVersion.ZERO.equals(other)).toBe(false);
   });
 });

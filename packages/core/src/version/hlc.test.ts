@@ -1,22 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SyncError } from '../errors/sync-error.js';
 import { CursorVersion } from './cursor-version.js';
 import { HlcTimestamp, MAX_HLC_COUNTER, MAX_HLC_WALL_TIME } from './hlc-timestamp.js';
 import { HybridLogicalClock } from './hybrid-logical-clock.js';
-import { propertyOptions as seededProperties } from '@eventsync/testkit';
+import { catchSyncError, propertyOptions as seededProperties } from '@eventsync/testkit';
 
 const propertyOptions = seededProperties();
-
-function thrown(fn: () => unknown): SyncError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SyncError) return error;
-    throw error;
-  }
-  throw new Error('expected a SyncError, but nothing was thrown');
-}
 
 const T = Date.UTC(2026, 10, 24, 18, 40, 15, 123);
 
@@ -81,7 +70,7 @@ describe('HlcTimestamp', () => {
   });
 
   it('refuses to compare with another kind of version', () => {
-    expect(thrown(() => HlcTimestamp.ZERO.compare(CursorVersion.ZERO)).code).toBe('invalid_input');
+    catchSyncError(() => HlcTimestamp.ZERO.compare(CursorVersion.ZERO), 'invalid_input');
     expect(HlcTimestamp.ZERO.equals(CursorVersion.ZERO)).toBe(false);
   });
 
@@ -110,8 +99,7 @@ describe('HlcTimestamp', () => {
     ['a leading space', ' 2026-11-24T18:40:15.123Z-00000000-n'],
     ['the empty string', ''],
   ])('refuses %s', (_name, text) => {
-    const error = thrown(() => HlcTimestamp.parse(text));
-    expect(error.code).toBe('invalid_input');
+    const error = catchSyncError(() => HlcTimestamp.parse(text), 'invalid_input');
     expect(error.details.field).toBe('timestamp');
   });
 
@@ -121,7 +109,7 @@ describe('HlcTimestamp', () => {
     ['a Date', new Date(T)],
     ['a bigint', 1n],
   ])('refuses %s instead of a string', (_name, value) => {
-    expect(thrown(() => HlcTimestamp.parse(value as unknown as string)).code).toBe('invalid_input');
+    catchSyncError(() => HlcTimestamp.parse(value as unknown as string), 'invalid_input');
   });
 
   it.each([
@@ -133,7 +121,7 @@ describe('HlcTimestamp', () => {
     ['an empty node', 0, 0, ''],
     ['a node with a space', 0, 0, 'a b'],
   ])('refuses to construct with %s', (_name, wallTime, counter, node) => {
-    expect(thrown(() => new HlcTimestamp(wallTime, counter, node)).code).toBe('invalid_input');
+    catchSyncError(() => new HlcTimestamp(wallTime, counter, node), 'invalid_input');
   });
 
   describe('properties', () => {
@@ -300,15 +288,14 @@ describe('HybridLogicalClock', () => {
     it('refuses a malformed timestamp string and stays where it was', () => {
       const clock = new HybridLogicalClock({ node: 'alice', now: () => T });
       const last = clock.now();
-      expect(thrown(() => clock.receive('yesterday')).code).toBe('invalid_input');
+      catchSyncError(() => clock.receive('yesterday'), 'invalid_input');
       expect(clock.last.equals(last)).toBe(true);
     });
 
     it('refuses a remote further ahead than maxDriftMs and stays where it was', () => {
       const clock = new HybridLogicalClock({ node: 'alice', now: () => T, maxDriftMs: 1000 });
       const last = clock.now();
-      const error = thrown(() => clock.receive(new HlcTimestamp(T + 1001, 0, 'bob')));
-      expect(error.code).toBe('invalid_input');
+      const error = catchSyncError(() => clock.receive(new HlcTimestamp(T + 1001, 0, 'bob')), 'invalid_input');
       expect(error.details).toMatchObject({ field: 'timestamp', limit: 'maxDriftMs', max: 1000, actual: 1001 });
       expect(clock.last.equals(last)).toBe(true);
       expect(clock.now().wallTime).toBe(T);
@@ -326,18 +313,17 @@ describe('HybridLogicalClock', () => {
   });
 
   it.each([0, -1, Number.NaN])('refuses maxDriftMs %s', (maxDriftMs) => {
-    const error = thrown(() => new HybridLogicalClock({ node: 'alice', maxDriftMs }));
-    expect(error.code).toBe('invalid_input');
+    const error = catchSyncError(() => new HybridLogicalClock({ node: 'alice', maxDriftMs }), 'invalid_input');
     expect(error.details.field).toBe('maxDriftMs');
   });
 
   it.each(['', 'a b', 'n'.repeat(129)])('refuses the node id %j', (node) => {
-    expect(thrown(() => new HybridLogicalClock({ node })).code).toBe('invalid_input');
+    catchSyncError(() => new HybridLogicalClock({ node }), 'invalid_input');
   });
 
   it.each([Number.NaN, -1, Number.POSITIVE_INFINITY])('fails with internal when the wall clock returns %s', (value) => {
     const clock = new HybridLogicalClock({ node: 'alice', now: () => value });
-    expect(thrown(() => clock.now()).code).toBe('internal');
+    catchSyncError(() => clock.now(), 'internal');
   });
 
   it('runs on Date.now by default', () => {

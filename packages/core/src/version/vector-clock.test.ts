@@ -1,21 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SyncError } from '../errors/sync-error.js';
+import type { SyncError } from '../errors/sync-error.js';
 import { CursorVersion } from './cursor-version.js';
 import { VectorClock } from './vector-clock.js';
-import { propertyOptions as seededProperties } from '@eventsync/testkit';
+import { catchSyncError, propertyOptions as seededProperties } from '@eventsync/testkit';
 
 const propertyOptions = seededProperties();
-
-function thrown(fn: () => unknown): SyncError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SyncError) return error;
-    throw error;
-  }
-  throw new Error('expected a SyncError, but nothing was thrown');
-}
 
 // Few nodes and small counters, so that before, after, equal and concurrent all come up often.
 const clockArbitrary = fc
@@ -98,7 +88,7 @@ describe('VectorClock', () => {
   });
 
   it('refuses to compare with another kind of version', () => {
-    expect(thrown(() => VectorClock.zero().compare(CursorVersion.ZERO)).code).toBe('invalid_input');
+    catchSyncError(() => VectorClock.zero().compare(CursorVersion.ZERO), 'invalid_input');
     expect(VectorClock.zero().equals(CursorVersion.ZERO)).toBe(false);
   });
 
@@ -135,8 +125,7 @@ describe('VectorClock', () => {
     ['the empty string', ''],
     ['JSON', '{"a":1}'],
   ])('refuses %s when parsing', (_name, text) => {
-    const error = thrown(() => VectorClock.parse(text));
-    expect(error.code).toBe('invalid_input');
+    const error = catchSyncError(() => VectorClock.parse(text), 'invalid_input');
     expect(error.details.field).toBe('version');
   });
 
@@ -145,7 +134,7 @@ describe('VectorClock', () => {
     ['null', null],
     ['a bigint', 1n],
   ])('refuses %s instead of a string when parsing', (_name, value) => {
-    expect(thrown(() => VectorClock.parse(value as unknown as string)).code).toBe('invalid_input');
+    catchSyncError(() => VectorClock.parse(value as unknown as string), 'invalid_input');
   });
 
   it.each([
@@ -155,20 +144,19 @@ describe('VectorClock', () => {
     ['a node id with ","', 'a,b'],
     ['a node id past 128 characters', 'n'.repeat(129)],
   ])('refuses %s', (_name, node) => {
-    expect(thrown(() => VectorClock.zero().increment(node)).code).toBe('invalid_input');
-    expect(thrown(() => VectorClock.from({ [node]: 1 })).code).toBe('invalid_input');
+    catchSyncError(() => VectorClock.zero().increment(node), 'invalid_input');
+    catchSyncError(() => VectorClock.from({ [node]: 1 }), 'invalid_input');
   });
 
   it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])(
     'refuses the counter %s when built from an object',
     (counter) => {
-      expect(thrown(() => VectorClock.from({ a: counter })).code).toBe('invalid_input');
+      catchSyncError(() => VectorClock.from({ a: counter }), 'invalid_input');
     },
   );
 
   it.each([0, -1, 1.5, Number.NaN])('refuses maxNodes %s', (maxNodes) => {
-    const error = thrown(() => VectorClock.zero({ maxNodes }));
-    expect(error.code).toBe('invalid_input');
+    const error = catchSyncError(() => VectorClock.zero({ maxNodes }), 'invalid_input');
     expect(error.details.field).toBe('maxNodes');
   });
 
@@ -187,7 +175,7 @@ describe('VectorClock', () => {
     it('refuses an increment that adds a node past the bound', () => {
       const clock = VectorClock.zero({ maxNodes: 2 }).increment('a').increment('b');
       expectLimit(
-        thrown(() => clock.increment('c')),
+        catchSyncError(() => clock.increment('c')),
         2,
         3,
       );
@@ -196,12 +184,12 @@ describe('VectorClock', () => {
     it('keeps the bound through increment and merge', () => {
       const clock = VectorClock.from({ a: 1 }, { maxNodes: 1 }).increment('a');
       expectLimit(
-        thrown(() => clock.increment('b')),
+        catchSyncError(() => clock.increment('b')),
         1,
         2,
       );
       expectLimit(
-        thrown(() => clock.merge(VectorClock.from({ b: 1 }))),
+        catchSyncError(() => clock.merge(VectorClock.from({ b: 1 }))),
         1,
         2,
       );
@@ -211,7 +199,7 @@ describe('VectorClock', () => {
       const left = VectorClock.from({ a: 1, b: 1 }, { maxNodes: 3 });
       const right = VectorClock.from({ c: 1, d: 1 }, { maxNodes: 3 });
       expectLimit(
-        thrown(() => left.merge(right)),
+        catchSyncError(() => left.merge(right)),
         3,
         4,
       );
@@ -220,7 +208,7 @@ describe('VectorClock', () => {
 
     it('refuses to build a clock past the bound', () => {
       expectLimit(
-        thrown(() => VectorClock.from({ a: 1, b: 1, c: 1 }, { maxNodes: 2 })),
+        catchSyncError(() => VectorClock.from({ a: 1, b: 1, c: 1 }, { maxNodes: 2 })),
         2,
         3,
       );
@@ -232,7 +220,7 @@ describe('VectorClock', () => {
 
     it('refuses to parse a clock past the bound', () => {
       expectLimit(
-        thrown(() => VectorClock.parse('{a=1,b=1,c=1}', { maxNodes: 2 })),
+        catchSyncError(() => VectorClock.parse('{a=1,b=1,c=1}', { maxNodes: 2 })),
         2,
         3,
       );
@@ -243,7 +231,7 @@ describe('VectorClock', () => {
       const full = VectorClock.from(counters);
       expect(full.nodes()).toHaveLength(64);
       expectLimit(
-        thrown(() => full.increment('one-more')),
+        catchSyncError(() => full.increment('one-more')),
         64,
         65,
       );
