@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { EventFactory, type Event } from '@eventsync/core';
 import { defineBenchmark } from '../../bench/src/index.js';
 import { PostgresEventStore } from '../src/index.js';
+import { batchesOf, rawInserts } from './raw-inserts.js';
 
 const URL = process.env.EVENTSYNC_PG_URL;
 const TENANT = 'acme';
@@ -26,42 +26,6 @@ function buildEvents(size: number): Event[] {
   );
 }
 
-function batchesOf<T>(items: readonly T[]): T[][] {
-  const batches: T[][] = [];
-  for (let i = 0; i < items.length; i += BATCH) batches.push(items.slice(i, i + BATCH));
-  return batches;
-}
-
-/** The parameters of one raw multi-row INSERT: the row the store writes for each event of a batch. */
-function insertParameters(batch: readonly Event[], firstSeq: number): (string | number)[] {
-  return batch.flatMap((event, i) => [
-    TENANT,
-    firstSeq + i,
-    event.id,
-    event.aggregateId,
-    event.type,
-    event.metadata.clientId,
-    JSON.stringify(event),
-  ]);
-}
-
-function insertStatement(schema: string, rows: number): string {
-  const values = Array.from({ length: rows }, (_, row) => {
-    const first = row * 7;
-    return `($${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}, $${first + 5}, $${first + 6}, $${first + 7})`;
-  });
-  return `INSERT INTO "${schema}".events (tenant, seq, id, aggregate_id, type, client_id, json) VALUES ${values.join(', ')}`;
-}
-
-async function emptyLog(client: pg.Client, schema: string): Promise<void> {
-  await client.query(`TRUNCATE "${schema}".events, "${schema}".tenants`); // both sides start from empty tables
-}
-
-async function countRows(client: pg.Client, schema: string): Promise<number> {
-  const { rows } = await client.query<{ count: string }>(`SELECT COUNT(*) AS count FROM "${schema}".events`);
-  return Number(rows[0]?.count);
-}
-
 const append = defineBenchmark({
   name: 'postgres/postgres-event-store.append',
   description:
@@ -81,55 +45,37 @@ const append = defineBenchmark({
     const schema = `es_bench_${randomBytes(4).toString('hex')}`;
     // The store makes the schema, so both sides write to the same tables and indexes.
     const store = await PostgresEventStore.open({ connectionString: URL!, schema, poolOptions: { max: 2 } });
-    const admin = new pg.Client({ connectionString: URL, application_name: 'eventsync-bench' });
-    await admin.connect();
-    const batches = batchesOf(buildEvents(size));
-    const raw = batches.map((batch, i) => insertParameters(batch, i * BATCH + 1));
-    const statement = insertStatement(schema, BATCH);
-    return { schema, store, admin, batches, raw, statement };
+    const batches = batchesOf(buildEvents(size), BATCH);
+    const raw = await rawInserts(URL!, schema, TENANT, batches);
+    return { schema, store, batches, raw };
   },
   baseline: {
     name: 'multi-row INSERT',
-    async setup({ fixture }) {
-      await emptyLog(fixture.admin, fixture.schema);
-    },
-    async run({ fixture: { admin, raw, statement, schema } }) {
-      for (const [i, values] of raw.entries()) {
-        await admin.query('BEGIN');
-        await admin.query(statement, values);
-        await admin.query(
-          `INSERT INTO "${schema}".tenants (tenant, latest) VALUES ($1, $2)
-           ON CONFLICT (tenant) DO UPDATE SET latest = excluded.latest`,
-          [TENANT, (i + 1) * BATCH],
-        );
-        await admin.query('COMMIT');
-      }
-    },
+    setup: ({ fixture }) => fixture.raw.empty(),
+    run: ({ fixture }) => fixture.raw.insertAll(),
     async after({ size, fixture }) {
-      const count = await countRows(fixture.admin, fixture.schema);
+      const count = await fixture.raw.count();
       if (count !== size) throw new Error(`expected ${size} rows, found ${count}`);
     },
   },
   subject: {
     name: 'PostgresEventStore.append',
-    async setup({ fixture }) {
-      await emptyLog(fixture.admin, fixture.schema);
-    },
+    setup: ({ fixture }) => fixture.raw.empty(),
     async run({ fixture: { store, batches } }) {
       for (const batch of batches) await store.append(TENANT, batch);
     },
     async after({ size, fixture }) {
       const latest = await fixture.store.latestVersion(TENANT);
-      const count = await countRows(fixture.admin, fixture.schema);
+      const count = await fixture.raw.count();
       if (latest.value !== size || count !== size) {
         throw new Error(`expected ${size} accepted events, got ${latest.value} (${count} rows)`);
       }
     },
   },
-  async teardown({ store, admin, schema }) {
+  async teardown({ store, raw }) {
     await store.close();
-    await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
-    await admin.end();
+    await raw.drop();
+    await raw.close();
   },
 });
 
