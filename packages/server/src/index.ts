@@ -1,5 +1,5 @@
 // @eventsync/server: the sync server. createSyncHandler (a Hono app: web-standard Request to Response),
-// the node:http adapter, and the Server-Sent Events broker.
+// the node:http adapter, the stream broker with its Server-Sent Events subscribers, and the metrics.
 
 export { createSyncHandler } from './sync-handler.js';
 export type {
@@ -16,7 +16,12 @@ export { bearerToken, bearerTokens } from './authentication.js';
 export type { Authenticate, Authorize, Identity } from './authentication.js';
 export { consoleRequestLogger } from './request-log.js';
 export type { RequestLogEntry, RequestLogger } from './request-log.js';
+export { Broker, DEFAULT_BROKER_OPTIONS } from './broker.js';
+export type { BrokerOptions, BrokerStats, SubscribeOptions } from './broker.js';
+export { DISCONNECT_REASONS } from './subscriber.js';
+export type { DisconnectReason, EventBatch, Subscriber, SubscriberLink } from './subscriber.js';
 export { SseBroker, DEFAULT_SSE_OPTIONS } from './sse-broker.js';
-export type { BrokerStats, SseOptions } from './sse-broker.js';
+export type { SseOptions } from './sse-broker.js';
+export { SseSubscriber } from './sse-subscriber.js';
 export { serve, DEFAULT_SERVE_OPTIONS } from './node-server.js';
 export type { RunningServer, Servable, ServeOptions } from './node-server.js';

@@ -1,66 +1,43 @@
 import type { CursorVersion } from '@eventsync/core';
-import { formatStreamOpening, STREAM_HEARTBEAT } from '@eventsync/http';
-
-/** A page of the tenant's log after a cursor, as the stream sends it. */
-export interface StreamPage {
-  /** The `events` message of the page, when it has events. */
-  readonly message?: Uint8Array;
-  /** The version of the page's last event, when it has events. */
-  readonly last?: number;
-  /** Where the next read starts. */
-  readonly next: number;
-  /** Whether the log goes on after `next`. */
-  readonly hasMore: boolean;
-}
-
-/** What an {@link SseSubscriber} needs from its broker. */
-export interface SseSubscriberContext {
-  readonly tenant: string;
-  /** Reads a page of the tenant's log after `since` (the broker shares one read among subscribers). */
-  read(since: number): Promise<StreamPage>;
-  /** Unsent messages past which the subscriber is cut off. */
-  readonly maxQueuedBatches: number;
-  /** Told of every batch queued. */
-  published(): void;
-  /** Told once when the stream ends, with whether it was cut off for falling behind. */
-  ended(subscriber: SseSubscriber, cutOff: boolean): void;
-  /** Told when reading the log failed; the stream then ends and the client resumes elsewhere. */
-  failed(error: unknown): void;
-}
+import { encodeStreamBatch, formatStreamMessage, formatStreamOpening, STREAM_HEARTBEAT } from '@eventsync/http';
+import type { EventBatch, Subscriber, SubscriberLink } from './subscriber.js';
 
 const encoder = new TextEncoder();
 const HEARTBEAT = encoder.encode(STREAM_HEARTBEAT);
-/** While catching up on history, the log is read this many messages ahead of the reader, no more. */
-const READ_AHEAD = 2;
+/** Each batch's `events` message, encoded once however many subscribers receive the batch. */
+const messages = new WeakMap<EventBatch, Uint8Array>();
+
+interface Chunk {
+  readonly bytes: Uint8Array;
+  /** Whether it carries a batch (rather than the opening message or a heartbeat). */
+  readonly batch: boolean;
+}
 
 /**
- * One `/v1/stream` connection: a cursor and a queue of unsent messages behind a pull-based
- * `ReadableStream`.
+ * The Server-Sent Events {@link Subscriber} of `/v1/stream`: writes the broker's batches to a
+ * pull-based `ReadableStream` (the body of a `text/event-stream` response) as `retry:` and an opening
+ * message naming the start cursor, then one `events` message per batch (`id:` its cursor), and
+ * `: heartbeat` comments on a quiet stream.
  *
- * History (everything after the start cursor that is already in the log) is read at the reader's
- * pace. Once caught up the subscriber is live: each append notice reads the new events after the
- * cursor and queues them as one message per `batchSize` events. A reader that leaves more than
- * `maxQueuedBatches` messages unsent is cut off: its queue is dropped and its stream ends, so it
- * reconnects from the last id it processed and misses nothing. Events are never skipped.
+ * Messages wait in a queue until the reader pulls them; the queue's length is the `backlog` the
+ * broker cuts slow readers off by. When the reader cancels, the link is told `closed`; when the
+ * broker closes the subscriber, the queue is dropped and the stream ends, so the client reconnects
+ * from the last id it processed and misses nothing.
  */
-export class SseSubscriber {
-  readonly tenant: string;
+export class SseSubscriber implements Subscriber {
+  /** The response body. */
   readonly stream: ReadableStream<Uint8Array>;
-  readonly #context: SseSubscriberContext;
+  readonly #retryMs: number;
+  #link: SubscriberLink | undefined;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  #queue: Uint8Array[] = [];
+  #queue: Chunk[] = [];
   /** A read is pending and the queue is empty: the next message goes straight to it. */
   #waiting = false;
-  /** The version of the last event queued; -1 until the stream has started. */
-  #cursor = -1;
-  #catchingUp = true;
-  #pumping = false;
-  #again = false;
   #ended = false;
 
-  constructor(context: SseSubscriberContext) {
-    this.#context = context;
-    this.tenant = context.tenant;
+  /** @param retryMs - the `retry:` sent first: how long an `EventSource` waits before reconnecting. */
+  constructor(retryMs: number) {
+    this.#retryMs = retryMs;
     this.stream = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
@@ -68,12 +45,14 @@ export class SseSubscriber {
         },
         pull: (controller) => {
           const next = this.#queue.shift();
-          if (next) controller.enqueue(next);
+          if (next) controller.enqueue(next.bytes);
           else this.#waiting = true;
-          if (this.#catchingUp && this.#queue.length < READ_AHEAD) this.#wake();
+          if (next?.batch) this.#link?.delivered();
+          else this.#link?.ready();
         },
         cancel: () => {
-          this.#end(false);
+          this.#end();
+          this.#link?.closed();
         },
       },
       { highWaterMark: 0 },
@@ -86,91 +65,47 @@ export class SseSubscriber {
   }
 
   /** Unsent messages. */
-  get queued(): number {
+  get backlog(): number {
     return this.#queue.length;
   }
 
-  /** Opens the stream after `cursor`: `retry:`, an opening message naming the cursor, then history. */
-  start(cursor: CursorVersion, retryMs: number): void {
-    if (this.#ended) return;
-    this.#cursor = cursor.value;
-    this.#send(encoder.encode(formatStreamOpening(cursor, retryMs)));
-    this.#wake();
+  attach(link: SubscriberLink): void {
+    this.#link = link;
   }
 
-  /** An append committed for this subscriber's tenant, up to `latest`. */
-  notify(latest: number): void {
-    if (this.#cursor >= 0 && latest > this.#cursor) this.#wake();
+  open(cursor: CursorVersion): void {
+    this.#send({ bytes: encoder.encode(formatStreamOpening(cursor, this.#retryMs)), batch: false });
   }
 
-  /** Sends a heartbeat comment unless messages are already waiting to go out. */
+  deliver(batch: EventBatch): void {
+    let bytes = messages.get(batch);
+    if (!bytes) {
+      bytes = encoder.encode(formatStreamMessage(encodeStreamBatch({ events: batch.events })));
+      messages.set(batch, bytes);
+    }
+    this.#send({ bytes, batch: true });
+  }
+
   heartbeat(): void {
-    if (!this.#ended && this.#cursor >= 0 && this.#queue.length === 0) this.#send(HEARTBEAT);
+    this.#send({ bytes: HEARTBEAT, batch: false });
   }
 
-  /** Ends the stream (server shutdown); unsent messages are dropped, the client resumes from its last id. */
   close(): void {
-    this.#end(false);
+    this.#end();
   }
 
-  #wake(): void {
-    if (this.#ended || this.#cursor < 0) return;
-    if (this.#pumping) {
-      this.#again = true;
-      return;
-    }
-    void this.#pump();
-  }
-
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    const { maxQueuedBatches } = this.#context;
-    try {
-      do {
-        this.#again = false;
-        while (!this.#ended) {
-          if (this.#catchingUp && this.#queue.length >= READ_AHEAD) break; // the next pull resumes
-          const page = await this.#context.read(this.#cursor);
-          if (this.#ended) return;
-          const { last, message } = page;
-          if (last !== undefined && message !== undefined) {
-            this.#cursor = last;
-            this.#send(message);
-            this.#context.published();
-            if (this.#queue.length > maxQueuedBatches) {
-              this.#end(true);
-              return;
-            }
-          } else if (page.hasMore && page.next > this.#cursor) {
-            this.#cursor = page.next;
-            continue;
-          }
-          if (!page.hasMore || last === undefined) {
-            this.#catchingUp = false;
-            break;
-          }
-        }
-      } while (this.#again && !this.#ended);
-    } catch (error) {
-      if (!this.#ended) {
-        this.#context.failed(error);
-        this.#end(false);
-      }
-    } finally {
-      this.#pumping = false;
-    }
-  }
-
-  #send(chunk: Uint8Array): void {
+  #send(chunk: Chunk): void {
+    if (this.#ended) return;
     if (this.#waiting && this.#controller) {
       this.#waiting = false;
-      this.#controller.enqueue(chunk);
+      this.#controller.enqueue(chunk.bytes);
+      if (chunk.batch) this.#link?.delivered();
     } else {
       this.#queue.push(chunk);
     }
   }
 
-  #end(cutOff: boolean): void {
+  #end(): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#queue = [];
@@ -179,6 +114,5 @@ export class SseSubscriber {
     } catch {
       // Already closed or errored by the reader's side.
     }
-    this.#context.ended(this, cutOff);
   }
 }
