@@ -38,6 +38,8 @@ export interface ChromiumSession {
   readonly context: BrowserContext;
   /** The origin pages are served from: `http://127.0.0.1:<port>`. */
   readonly origin: string;
+  /** The page server's port. */
+  readonly port: number;
   /** The profile directory, where IndexedDB keeps its files. */
   readonly profile: string;
   /** Opens a tab on the test page, with the bundle loaded (`window.eventsyncPage` is there). */
@@ -51,6 +53,25 @@ export interface LaunchOptions {
   readonly entry: string;
   /** Extra Chromium flags, e.g. `--js-flags=--expose-gc`. */
   readonly args?: readonly string[];
+  /**
+   * The profile directory to use (a previous session's, to restart the browser on its data).
+   *
+   * @defaultValue a fresh temporary directory
+   */
+  readonly profile?: string;
+  /**
+   * Keep the profile directory on close (to start again on it); otherwise it is deleted.
+   *
+   * @defaultValue false
+   */
+  readonly keepProfile?: boolean;
+  /**
+   * The port of the page server. IndexedDB belongs to an origin, port included: a restart on the same
+   * profile must serve the same origin to find its data.
+   *
+   * @defaultValue a free port
+   */
+  readonly port?: number;
 }
 
 /**
@@ -78,9 +99,12 @@ export async function launchChromium(options: LaunchOptions): Promise<ChromiumSe
       response.writeHead(404).end();
     }
   });
-  await listen(server);
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const profile = await mkdtemp(path.join(tmpdir(), 'eventsync-chromium-'));
+  await listen(server, options.port ?? 0);
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  const profile = options.profile ?? (await mkdtemp(path.join(tmpdir(), 'eventsync-chromium-')));
+  const removeProfile = (): Promise<void> =>
+    options.keepProfile ? Promise.resolve() : rm(profile, { recursive: true, force: true });
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
@@ -91,13 +115,15 @@ export async function launchChromium(options: LaunchOptions): Promise<ChromiumSe
     });
   } catch (error) {
     server.close();
-    await rm(profile, { recursive: true, force: true });
+    await removeProfile();
     throw error;
   }
+  let closing: Promise<void> | undefined;
   // The persistent context opens a blank tab of its own; the tests open theirs.
   return {
     context,
     origin,
+    port,
     profile,
     async newPage() {
       const page = await context.newPage();
@@ -106,17 +132,20 @@ export async function launchChromium(options: LaunchOptions): Promise<ChromiumSe
       await page.waitForFunction(() => 'eventsyncPage' in window);
       return page;
     },
-    async close() {
-      await context.close().catch(() => {});
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await rm(profile, { recursive: true, force: true });
+    close() {
+      closing ??= (async () => {
+        await context.close().catch(() => {});
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await removeProfile();
+      })();
+      return closing;
     },
   };
 }
 
-function listen(server: Server): Promise<void> {
+function listen(server: Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
 }
