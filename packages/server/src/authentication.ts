@@ -112,6 +112,29 @@ export async function identify<P>(authenticate: Authenticate<P>, request: Reques
   return identity;
 }
 
+/**
+ * Whether a request carries `Authorization: Bearer <token>` for this one token, compared by SHA-256
+ * digests like {@link bearerTokens}.
+ *
+ * @throws SyncError `invalid_input` naming `field` for a token that is not a bearer token.
+ */
+export function bearerTokenMatcher(token: string, field: string): (request: Request) => Promise<boolean> {
+  if (typeof token !== 'string' || !TOKEN.test(token)) {
+    throw new SyncError(
+      'invalid_input',
+      `${field} must be 1 or more characters of A-Z a-z 0-9 - . _ ~ + / followed by optional =`,
+      { details: { field } },
+    );
+  }
+  let expected: Promise<string> | undefined;
+  return async (request) => {
+    const sent = bearerToken(request);
+    if (sent === undefined) return false;
+    expected ??= sha256(token);
+    return (await expected) === (await sha256(sent));
+  };
+}
+
 const TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 

@@ -23,5 +23,10 @@ export type { DisconnectReason, EventBatch, Subscriber, SubscriberLink } from '.
 export { SseBroker, DEFAULT_SSE_OPTIONS } from './sse-broker.js';
 export type { SseOptions } from './sse-broker.js';
 export { SseSubscriber } from './sse-subscriber.js';
+export { SyncMetrics } from './sync-metrics.js';
+export type { MetricsSources, StreamMetrics, SyncMetricsOptions, SyncMetricsSnapshot } from './sync-metrics.js';
+export { METRICS_PATHS } from './metrics-endpoint.js';
+export type { MetricsOptions } from './metrics-endpoint.js';
+export type { StoreCallStats, StoreStats } from './counted-event-log.js';
 export { serve, DEFAULT_SERVE_OPTIONS } from './node-server.js';
 export type { RunningServer, Servable, ServeOptions } from './node-server.js';

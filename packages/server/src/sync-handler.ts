@@ -33,11 +33,14 @@ import {
   type Authorize,
   type Identity,
 } from './authentication.js';
+import { CountedEventLog } from './counted-event-log.js';
 import { resolveLimits, type SyncLimits } from './limits.js';
+import { METRICS_PATHS, metricsGuard, metricsResponse, type MetricsOptions } from './metrics-endpoint.js';
 import { problemForError, problemResponse } from './problem-response.js';
 import { readJsonBody, tooLarge } from './request-body.js';
 import { consoleRequestLogger, type RequestLogger } from './request-log.js';
 import { SseBroker, type SseOptions } from './sse-broker.js';
+import { SyncMetrics } from './sync-metrics.js';
 
 /** The CORS options of `hono/cors`: `origin`, `allowMethods`, `allowHeaders`, `exposeHeaders`, `maxAge`, `credentials`. */
 export type CorsOptions = NonNullable<Parameters<typeof cors>[0]>;
@@ -105,6 +108,15 @@ export interface SyncHandlerOptions<P = unknown> {
   /** The `/v1/stream` broker's options; see {@link SseOptions}. */
   readonly sse?: SseOptions;
   /**
+   * Serves the handler's counters at `GET /v1/metrics` (JSON, or the Prometheus text for `Accept:
+   * text/plain`) and `GET /metrics` (the Prometheus text) to the callers it names: `{ token }` for a
+   * scraper's bearer token, `{ allow: (identity) => … }` for administrators among your users, or both.
+   * See {@link MetricsOptions}. The counters are kept either way (`handler.metrics`).
+   *
+   * @defaultValue none: no metrics endpoint (`404`), since the counters name tenants and reveal load
+   */
+  readonly metrics?: MetricsOptions<P> | false;
+  /**
    * The `WWW-Authenticate` challenge of a `401`.
    *
    * @defaultValue `'Bearer realm="eventsync"'` (with `error="invalid_token"` when credentials were sent)
@@ -124,8 +136,13 @@ export interface CloseOptions {
 
 /** What {@link createSyncHandler} adds to its Hono app. */
 export interface SyncHandlerControls {
-  /** The `/v1/stream` broker and its counters (`broker.stats`). */
+  /**
+   * The `/v1/stream` broker and its counters (`broker.stats`, `broker.statsByTenant`). Other
+   * transports (a WebSocket) subscribe to it with `broker.subscribe(tenant, subscriber, { since })`.
+   */
   readonly broker: SseBroker;
+  /** The handler's counters (broker, requests, store) as JSON or in the Prometheus text; see {@link SyncMetrics}. */
+  readonly metrics: SyncMetrics;
   /** The limits in force, defaults filled in. */
   readonly limits: Required<SyncLimits>;
   /** Whether `close` was called: every request is then answered `503 unavailable`. */
@@ -144,6 +161,8 @@ export interface SyncHandlerControls {
 export interface SyncEnv {
   Variables: {
     identity: Identity;
+    /** The route that answered, for the request counts: a protocol path without prefix. */
+    route: string;
     problem: ProblemDocument;
     failure: unknown;
   };
@@ -161,6 +180,7 @@ const JSON_HEADERS = { 'Content-Type': MEDIA_TYPES.json };
  * Makes the server side of the v1 wire protocol (docs/protocol.md): push, pull, latest version,
  * health, and the Server-Sent Events stream, every read and write scoped to the tenant that
  * `authenticate` names, every error an `application/problem+json` document with a stable code.
+ * With `metrics`, it also serves its counters at `/v1/metrics` and `/metrics` (outside the protocol).
  *
  * Routing, CORS, the wire body limit and response compression come from Hono; request envelopes are
  * checked with valibot (through `@eventsync/http`'s codec) and events with core's `validateEvent`.
@@ -177,8 +197,7 @@ const JSON_HEADERS = { 'Content-Type': MEDIA_TYPES.json };
  * ```
  */
 export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): SyncHandler {
-  const { store } = options;
-  if (!store || typeof store.append !== 'function' || typeof store.subscribe !== 'function') {
+  if (!options.store || typeof options.store.append !== 'function' || typeof options.store.subscribe !== 'function') {
     throw new SyncError('invalid_input', 'createSyncHandler needs a store (a ServerEventLog)', {
       details: { field: 'store' },
     });
@@ -194,7 +213,11 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
   const authorize = options.authorize;
   const logger = options.logger === 'console' ? consoleRequestLogger : options.logger;
   const challenge = options.challenge ?? 'Bearer realm="eventsync"';
+  const store = new CountedEventLog(options.store);
   const broker = new SseBroker(store, options.sse);
+  const metricsOptions = options.metrics === false ? undefined : options.metrics;
+  const metrics = new SyncMetrics({ broker, store }, metricsOptions);
+  const guardMetrics = metricsOptions ? metricsGuard(metricsOptions, authenticate) : undefined;
   const basePath = options.basePath ?? '';
   if (basePath !== '' && !/^\/[^?#]*[^/?#]$/.test(basePath)) {
     throw new SyncError('invalid_input', `basePath must start with / and not end with one, got ${basePath}`, {
@@ -238,6 +261,8 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
         if (inFlight === 0) drained?.();
       }
     }
+    const routeName: string | undefined = c.get('route');
+    metrics.countRequest(c.req.method, routeName ?? 'other', c.res.status);
     if (logger) {
       const identity: Identity | undefined = c.get('identity');
       const problemDocument: ProblemDocument | undefined = c.get('problem');
@@ -276,13 +301,22 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     await next();
   };
 
-  app.get(PROTOCOL_PATHS.health, (c) => {
+  /** Names the route for the request counts. */
+  const route =
+    (path: string): MiddlewareHandler<SyncEnv> =>
+    async (c, next) => {
+      c.set('route', path);
+      await next();
+    };
+
+  app.get(PROTOCOL_PATHS.health, route(PROTOCOL_PATHS.health), (c) => {
     const body: HealthResponse = { status: 'ok', protocol: PROTOCOL_VERSION };
     return c.json(body);
   });
 
   app.post(
     PROTOCOL_PATHS.events,
+    route(PROTOCOL_PATHS.events),
     requireIdentity,
     bodyLimit({
       maxSize: limits.maxBodyBytes,
@@ -301,7 +335,7 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     },
   );
 
-  app.get(PROTOCOL_PATHS.events, requireIdentity, async (c) => {
+  app.get(PROTOCOL_PATHS.events, route(PROTOCOL_PATHS.events), requireIdentity, async (c) => {
     const { tenant } = c.get('identity');
     const query = decodePullQuery(new URL(c.req.url).searchParams, { maxPullLimit: limits.maxPullLimit });
     await checkCursor(tenant, query.since, 'since', c.req.raw.signal);
@@ -319,13 +353,13 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     return c.body(JSON.stringify(encodePullResponse(page)), 200, JSON_HEADERS);
   });
 
-  app.get(PROTOCOL_PATHS.version, requireIdentity, async (c) => {
+  app.get(PROTOCOL_PATHS.version, route(PROTOCOL_PATHS.version), requireIdentity, async (c) => {
     const { tenant } = c.get('identity');
     const latest = await store.latestVersion(tenant, { signal: c.req.raw.signal });
     return c.body(JSON.stringify(encodeVersionResponse(latest)), 200, JSON_HEADERS);
   });
 
-  app.get(PROTOCOL_PATHS.stream, requireIdentity, async (c) => {
+  app.get(PROTOCOL_PATHS.stream, route(PROTOCOL_PATHS.stream), requireIdentity, async (c) => {
     const { tenant } = c.get('identity');
     const since = streamStart(c);
     if (since !== undefined) {
@@ -343,15 +377,24 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     return c.body(body, 200, headers);
   });
 
+  // Server-specific, outside the sync protocol; absent unless options.metrics names who may read it.
+  if (guardMetrics) {
+    app.get(METRICS_PATHS.json, route(METRICS_PATHS.json), guardMetrics, (c) => metricsResponse(c, metrics, false));
+    app.get(METRICS_PATHS.prometheus, route(METRICS_PATHS.prometheus), guardMetrics, (c) =>
+      metricsResponse(c, metrics, true),
+    );
+  }
+
   // Known paths with a method they do not take: 405 with Allow.
   const allowed: Record<string, string> = {
     [PROTOCOL_PATHS.events]: 'GET, HEAD, POST',
     [PROTOCOL_PATHS.version]: 'GET, HEAD',
     [PROTOCOL_PATHS.health]: 'GET, HEAD',
     [PROTOCOL_PATHS.stream]: 'GET, HEAD',
+    ...(guardMetrics ? { [METRICS_PATHS.json]: 'GET, HEAD', [METRICS_PATHS.prometheus]: 'GET, HEAD' } : {}),
   };
   for (const [path, allow] of Object.entries(allowed)) {
-    app.all(path, (c) => {
+    app.all(path, route(path), (c) => {
       const document = problem('method_not_allowed', 405, `${path} does not take ${c.req.method}; it takes ${allow}`);
       c.set('problem', document);
       return problemResponse(document, { Allow: allow });
@@ -415,6 +458,7 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
 
   const controls: SyncHandlerControls = {
     broker,
+    metrics,
     limits,
     get closing() {
       return closing !== undefined;
