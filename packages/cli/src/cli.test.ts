@@ -45,6 +45,15 @@ async function urlOf(stdout: string[], timeoutMs = 10_000): Promise<string> {
   }
 }
 
+/** A port nothing listens on: taken, then released. */
+async function freePort(): Promise<number> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 describe('eventsync', () => {
   it('prints its usage', async () => {
     const help = run(['--help']);
@@ -115,6 +124,61 @@ describe('eventsync', () => {
     expect(await again.exit).toBe(0);
     expect(again.stdout.some((line) => line.startsWith('{'))).toBe(false);
   });
+
+  const postgresUrl = process.env.EVENTSYNC_PG_URL;
+  const needsPostgres = !postgresUrl && !process.env.CI;
+  it.skipIf(needsPostgres)(
+    `serves a PostgreSQL log with --postgres${needsPostgres ? ' (skipped: EVENTSYNC_PG_URL is not set; `pnpm test` starts one)' : ''}`,
+    async () => {
+      expect(postgresUrl, 'CI must provide EVENTSYNC_PG_URL').toBeDefined();
+      // A tenant of its own, so the shared database's other users do not matter.
+      const tenant = `cli-${Date.now().toString(36)}`;
+      const serving = run([
+        'serve',
+        '--postgres',
+        postgresUrl!,
+        '--port',
+        '0',
+        '--token',
+        `${tenant}:tok-pg`,
+        '--quiet',
+      ]);
+      const url = await urlOf(serving.stdout, 20_000);
+      const headers = { Authorization: 'Bearer tok-pg', 'Content-Type': 'application/json' };
+      const pushed = await fetch(`${url}/v1/events`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          events: [
+            {
+              id: '01JDQ7Z8K3M4N5P6Q7R8S9T0V2',
+              type: 'todo.added',
+              aggregateId: 'todo-1',
+              data: { title: 'Milk' },
+              metadata: { timestamp: '2026-11-24T18:40:15.123Z-00000000-curl', clientId: 'curl' },
+            },
+          ],
+        }),
+      });
+      expect(await pushed.json()).toMatchObject({ results: [{ status: 'accepted', version: '1' }] });
+      expect(serving.stdout.some((line) => line.includes('serving postgres'))).toBe(true);
+      serving.stop.abort();
+      expect(await serving.exit).toBe(0);
+    },
+    30_000,
+  );
+
+  it('refuses --postgres with something that is not a PostgreSQL URL, and --db with --postgres', async () => {
+    expect(await run(['serve', '--postgres', 'mysql://x']).exit).toBe(2);
+    expect(await run(['serve', '--postgres', 'postgres://x/y', '--db', 'a.db']).exit).toBe(2);
+  });
+
+  it('says clearly when PostgreSQL cannot be reached', async () => {
+    const closed = await freePort();
+    const serving = run(['serve', '--postgres', `postgres://postgres:secret@127.0.0.1:${closed}/none`, '--port', '0']);
+    expect(await serving.exit).toBe(1);
+    expect(serving.stderr.join('\n')).toMatch(/cannot use PostgreSQL at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1/);
+  }, 30_000);
 
   it('generates and prints a token when given none', async () => {
     const serving = run(['serve', '--db', join(folder, 'e.db'), '--port', '0']);

@@ -1,5 +1,6 @@
-import { isSyncError } from '@eventsync/core';
+import { isSyncError, type ServerEventLog } from '@eventsync/core';
 import { createSyncHandler, serve, type Identity, type RequestLogger } from '@eventsync/server';
+import { PostgresEventStore } from '@eventsync/postgres';
 import { SqliteEventStore } from '@eventsync/sqlite';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -83,19 +84,31 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
 }
 
 async function runServe(args: ServeArgs, io: CliIo): Promise<number> {
-  const path = args.db === ':memory:' ? args.db : resolve(args.db);
-  const problem = path === ':memory:' ? undefined : prepareDatabasePath(path);
-  if (problem !== undefined) {
-    io.stderr(`eventsync: cannot open the database ${path}: ${problem}`);
-    return 1;
-  }
-  let store: SqliteEventStore;
-  try {
-    store = new SqliteEventStore({ path });
-  } catch (error) {
-    // The store's message already names the file and says what SQLite found.
-    io.stderr(`eventsync: ${reason(error)}`);
-    return 1;
+  let store: ServerEventLog;
+  let where: string;
+  if (args.postgres !== undefined) {
+    where = redactUrl(args.postgres);
+    try {
+      store = await PostgresEventStore.open({ connectionString: args.postgres });
+    } catch (error) {
+      io.stderr(`eventsync: cannot use PostgreSQL at ${where}: ${reason(error)}`);
+      return 1;
+    }
+  } else {
+    const path = args.db === ':memory:' ? args.db : resolve(args.db);
+    where = path;
+    const problem = path === ':memory:' ? undefined : prepareDatabasePath(path);
+    if (problem !== undefined) {
+      io.stderr(`eventsync: cannot open the database ${path}: ${problem}`);
+      return 1;
+    }
+    try {
+      store = new SqliteEventStore({ path });
+    } catch (error) {
+      // The store's message already names the file and says what SQLite found.
+      io.stderr(`eventsync: ${reason(error)}`);
+      return 1;
+    }
   }
 
   const tokens = new Map<string, Identity<string>>();
@@ -131,7 +144,7 @@ async function runServe(args: ServeArgs, io: CliIo): Promise<number> {
     return 1;
   }
 
-  io.stdout(`eventsync: serving ${path} at ${running.url}`);
+  io.stdout(`eventsync: serving ${where} at ${running.url}`);
   if (generated !== undefined) {
     io.stdout(`eventsync: token for tenant "${args.tenant}" (generated; choose your own with --token): ${generated}`);
     io.stdout(`eventsync: try  curl -H "Authorization: Bearer ${generated}" ${running.url}/v1/version`);
@@ -186,4 +199,15 @@ function reason(error: unknown): string {
 function version(): string {
   const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return manifest.version;
+}
+
+/** A connection URL with its password hidden, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the given URL';
+  }
 }

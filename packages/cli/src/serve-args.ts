@@ -2,8 +2,10 @@ import { parseArgs } from 'node:util';
 
 /** What `eventsync serve` was asked to do. */
 export interface ServeArgs {
-  /** The SQLite file. */
+  /** The SQLite file (used when no PostgreSQL URL is given). */
   readonly db: string;
+  /** A PostgreSQL connection URL: serve from PostgreSQL instead of SQLite. */
+  readonly postgres?: string;
   readonly port: number;
   readonly host: string;
   /** Token → tenant; empty when none was given (one is then generated). */
@@ -31,10 +33,13 @@ export class UsageError extends Error {
 
 export const SERVE_USAGE = `Usage: eventsync serve [options]
 
-Serves an eventsync sync endpoint (docs/protocol.md) over a SQLite event log.
+Serves an eventsync sync endpoint (docs/protocol.md) over a SQLite event log, or over PostgreSQL so
+that several servers can share one database.
 
 Options:
   --db <path>        the SQLite file, created with its folder when missing (default: ${DEFAULT_SERVE_ARGS.db})
+  --postgres <url>   serve from PostgreSQL instead (postgres://user@host:port/database); also read from
+                     EVENTSYNC_POSTGRES_URL. The schema is created or migrated on start.
   --port <n>         the TCP port, 0 for any free one (default: ${DEFAULT_SERVE_ARGS.port})
   --host <address>   the interface to listen on; 0.0.0.0 opens it to the network (default: ${DEFAULT_SERVE_ARGS.host})
   --token <t>        a bearer token clients must send; <tenant>:<token> gives it its tenant.
@@ -68,6 +73,7 @@ export function parseServeArgs(
       allowPositionals: false,
       options: {
         db: { type: 'string' },
+        postgres: { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
         token: { type: 'string', multiple: true },
@@ -83,6 +89,11 @@ export function parseServeArgs(
   if (values.help) return 'help';
   const db = values.db ?? DEFAULT_SERVE_ARGS.db;
   if (db.trim() === '') throw new UsageError('--db needs a file path');
+  const postgres = values.postgres ?? env.EVENTSYNC_POSTGRES_URL;
+  if (postgres !== undefined && !/^postgres(ql)?:\/\//.test(postgres)) {
+    throw new UsageError('--postgres needs a URL like postgres://user@127.0.0.1:5432/database');
+  }
+  if (postgres !== undefined && values.db !== undefined) throw new UsageError('Give --db or --postgres, not both');
   const port = parsePort(values.port);
   const host = values.host ?? DEFAULT_SERVE_ARGS.host;
   if (host.trim() === '') throw new UsageError('--host needs an address, e.g. 127.0.0.1');
@@ -105,7 +116,16 @@ export function parseServeArgs(
     }
     tokens.set(token, tokenTenant);
   }
-  return { db, port, host, tokens, tenant, cors: values.cors ?? [], log: !values.quiet };
+  return {
+    db,
+    ...(postgres === undefined ? {} : { postgres }),
+    port,
+    host,
+    tokens,
+    tenant,
+    cors: values.cors ?? [],
+    log: !values.quiet,
+  };
 }
 
 /** A token shortened for messages: its first 4 characters. */
