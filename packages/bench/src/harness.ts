@@ -49,6 +49,11 @@ export interface BenchmarkDefinition<TFixture, TBaseline, TSubject> {
    * @defaultValue 2 (1 with `--quick`)
    */
   readonly warmup?: number;
+  /**
+   * Why this benchmark cannot run here (e.g. a database it needs is not configured). A skipped
+   * benchmark is listed with its reason and measures nothing.
+   */
+  readonly skip?: string | undefined;
   /** The least acceptable ratio (subject median / baseline median); a miss fails only under `--strict`. */
   readonly target?: { readonly min: number; readonly note: string };
   /** Untimed, once: inputs shared by every sample, e.g. pre-built events. */

@@ -46,7 +46,13 @@ if (!gc) print('(no forced GC between samples: heap metrics are rough)');
 
 const results: BenchmarkResult[] = [];
 const failures: { name: string; error: string }[] = [];
+const skipped: { name: string; reason: string }[] = [];
 for (const benchmark of benchmarks) {
+  if (benchmark.skip !== undefined) {
+    skipped.push({ name: benchmark.name, reason: benchmark.skip });
+    print(`\n${benchmark.name}: skipped (${benchmark.skip})`);
+    continue;
+  }
   try {
     const result = await runBenchmark(benchmark, { quick: flags.quick, ...(gc && { gc }) });
     results.push(result);
@@ -58,12 +64,12 @@ for (const benchmark of benchmarks) {
 }
 
 const missed = results.filter((result) => result.target && !result.target.met);
-const summary = { machine, quick: flags.quick, filters, results, failures };
+const summary = { machine, quick: flags.quick, filters, results, failures, skipped };
 await mkdir(path.dirname(resultsFile), { recursive: true });
 await writeFile(resultsFile, `${JSON.stringify(summary, null, 2)}\n`);
 if (flags.json) console.log(JSON.stringify(summary, null, 2));
 print(
-  `\n${results.length} benchmark(s) run, ${failures.length} failed, ${missed.length} missed a target` +
+  `\n${results.length} benchmark(s) run, ${skipped.length} skipped, ${failures.length} failed, ${missed.length} missed a target` +
     `${missed.length > 0 && !flags.strict ? ' (not fatal without --strict)' : ''}; ` +
     `wrote ${path.relative(root, resultsFile)}`,
 );
