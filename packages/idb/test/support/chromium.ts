@@ -42,15 +42,21 @@ export interface ChromiumSession {
   readonly port: number;
   /** The profile directory, where IndexedDB keeps its files. */
   readonly profile: string;
-  /** Opens a tab on the test page, with the bundle loaded (`window.eventsyncPage` is there). */
+  /** Opens a tab on the test page, with the bundle loaded (its global is there). */
   newPage(): Promise<Page>;
   close(): Promise<void>;
 }
 
 /** Options of {@link launchChromium}. */
 export interface LaunchOptions {
-  /** The module bundled into every page; it should set `window.eventsyncPage`. */
+  /** The module bundled into every page. */
   readonly entry: string;
+  /**
+   * The global the entry sets once it has loaded: {@link ChromiumSession.newPage} waits for it.
+   *
+   * @defaultValue `'eventsyncPage'`
+   */
+  readonly global?: string;
   /** Extra Chromium flags, e.g. `--js-flags=--expose-gc`. */
   readonly args?: readonly string[];
   /**
@@ -129,7 +135,7 @@ export async function launchChromium(options: LaunchOptions): Promise<ChromiumSe
       const page = await context.newPage();
       page.setDefaultTimeout(20_000);
       await page.goto(`${origin}/`);
-      await page.waitForFunction(() => 'eventsyncPage' in window);
+      await page.waitForFunction((name) => name in window, options.global ?? 'eventsyncPage');
       return page;
     },
     close() {
