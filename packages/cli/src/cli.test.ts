@@ -180,6 +180,28 @@ describe('eventsync', () => {
     expect(serving.stderr.join('\n')).toMatch(/cannot use PostgreSQL at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1/);
   }, 30_000);
 
+  it('serves the metrics to --metrics-token and to nobody else', async () => {
+    const serving = run([
+      'serve',
+      '--db',
+      join(folder, 'm.db'),
+      '--port',
+      '0',
+      '--token',
+      'tok-a',
+      '--metrics-token',
+      'tok-m',
+      '--quiet',
+    ]);
+    const url = await urlOf(serving.stdout);
+    expect((await fetch(`${url}/v1/metrics`, { headers: { Authorization: 'Bearer tok-a' } })).status).toBe(401);
+    const metrics = await fetch(`${url}/metrics`, { headers: { Authorization: 'Bearer tok-m' } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^# HELP /m);
+    serving.stop.abort();
+    expect(await serving.exit).toBe(0);
+  });
+
   it('generates and prints a token when given none', async () => {
     const serving = run(['serve', '--db', join(folder, 'e.db'), '--port', '0']);
     const url = await urlOf(serving.stdout);

@@ -125,6 +125,7 @@ async function runServe(args: ServeArgs, io: CliIo): Promise<number> {
     store,
     tokens,
     ...(logger ? { logger } : {}),
+    ...(args.metricsToken === undefined ? {} : { metrics: { token: args.metricsToken } }),
     ...(args.cors.length > 0 ? { cors: { origin: args.cors.includes('*') ? '*' : [...args.cors] } } : {}),
   });
 

@@ -16,6 +16,8 @@ export interface ServeArgs {
   readonly cors: readonly string[];
   /** Whether to print a JSON line per request. */
   readonly log: boolean;
+  /** A bearer token that may read `/v1/metrics` and `/metrics`; none: no metrics endpoint. */
+  readonly metricsToken?: string;
 }
 
 /** Defaults of `eventsync serve`. */
@@ -48,6 +50,8 @@ Options:
                      generated for the default tenant and printed.
   --tenant <name>    the tenant of tokens given without one (default: ${DEFAULT_SERVE_ARGS.tenant})
   --cors <origin>    lets browser pages on this origin call the server; * for any. Repeatable.
+  --metrics-token <t> serves the counters at /v1/metrics (JSON) and /metrics (Prometheus) to this bearer
+                     token; also read from EVENTSYNC_METRICS_TOKEN. Without it there is no metrics endpoint.
   --quiet            no request logs (by default one JSON line per request on standard output)
   -h, --help         this help
 
@@ -80,6 +84,7 @@ export function parseServeArgs(
         tenant: { type: 'string' },
         cors: { type: 'string', multiple: true },
         quiet: { type: 'boolean' },
+        'metrics-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -116,8 +121,13 @@ export function parseServeArgs(
     }
     tokens.set(token, tokenTenant);
   }
+  const metricsToken = values['metrics-token'] ?? env.EVENTSYNC_METRICS_TOKEN;
+  if (metricsToken !== undefined && !TOKEN.test(metricsToken)) {
+    throw new UsageError('--metrics-token is made of A-Z a-z 0-9 - . _ ~ + / (and = at the end)');
+  }
   return {
     db,
+    ...(metricsToken === undefined ? {} : { metricsToken }),
     ...(postgres === undefined ? {} : { postgres }),
     port,
     host,
