@@ -125,6 +125,28 @@ describe('IndexedDbEventStore', () => {
     });
   });
 
+  describe('abort', () => {
+    it('aborts a step whose signal fires while its transaction runs: nothing of it is stored', async () => {
+      const own = mine.many(3);
+      await store.appendLocal(own);
+      const reason = new Error('stop');
+      const pulling = new AbortController();
+      const pulled = store.applyPulled(
+        { events: [...at(theirs.many(5), 1), { event: own[0]!, version: v(6) }], cursor: v(6) },
+        { signal: pulling.signal },
+      );
+      pulling.abort(reason);
+      await expect(pulled).rejects.toBe(reason);
+      const acking = new AbortController();
+      const acked = store.acknowledge([{ id: own[1]!.id, version: v(1) }], { signal: acking.signal });
+      acking.abort(reason);
+      await expect(acked).rejects.toBe(reason);
+      expect(await store.load(CursorVersion.ZERO)).toEqual([]);
+      expect((await store.cursor()).isZero()).toBe(true);
+      expect(ids(await store.pending())).toEqual(own.map((event) => event.id));
+    });
+  });
+
   describe('close', () => {
     it('commits the appends already called, then fails later calls with closed', async () => {
       const events = mine.many(5);

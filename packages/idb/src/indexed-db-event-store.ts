@@ -656,11 +656,7 @@ export class IndexedDbEventStore implements LocalEventStore {
     });
     if (added.length > 0) {
       const chunk = seqs[0]!;
-      work.outbox.add(
-        seqs,
-        added.map((row) => row.id),
-        added.map((row) => row.json),
-      );
+      work.outbox.add(seqs, added);
       added.forEach((row, i) => {
         work.ids.set(row.id, { state: ID_PENDING, value: seqs[i]!, chunk });
         known.set(row.id, { state: 'pending', json: row.json, localSeq: seqs[i]!, chunk });

@@ -1,7 +1,7 @@
 import type { OutboxEntry } from '@eventsync/core';
 import { packTexts, textAt, unpackIds, unpackTexts } from './packed.js';
 import { settled } from './requests.js';
-import { parseEvent } from './rows.js';
+import { parseEvent, type Row } from './rows.js';
 import type { OutboxChunkRecord, ReadTransaction, WriteTransaction } from './schema.js';
 
 /** A chunk as this transaction sees it: unpacked, with the ids to take out. */
@@ -9,6 +9,8 @@ interface Chunk {
   readonly key: number;
   readonly seqs: readonly number[];
   readonly ids: readonly string[];
+  /** Each event's aggregate. */
+  readonly aggregates: readonly string[];
   readonly events: readonly string[];
   /** Where each id is. */
   readonly positions: Map<string, number>;
@@ -19,10 +21,12 @@ interface Chunk {
 
 function unpack(record: OutboxChunkRecord): Chunk {
   const ids = unpackIds(record.ids);
+  const distinct = JSON.parse(record.aggregates) as string[];
   return {
     key: record.key,
     seqs: [...record.seqs],
     ids,
+    aggregates: Array.from(record.aggregateOf, (position) => distinct[position]!),
     events: unpackTexts(record.events, record.offsets),
     positions: new Map(ids.map((id, i) => [id, i])),
     removed: new Set(),
@@ -34,10 +38,25 @@ function pack(
   key: number,
   seqs: readonly number[],
   ids: readonly string[],
+  aggregates: readonly string[],
   events: readonly string[],
 ): OutboxChunkRecord {
   const texts = packTexts(events);
-  return { key, seqs: Float64Array.from(seqs), ids: ids.join(''), events: texts.text, offsets: texts.offsets };
+  const positions = new Map<string, number>();
+  const aggregateOf = Uint32Array.from(aggregates, (aggregate) => {
+    let position = positions.get(aggregate);
+    if (position === undefined) positions.set(aggregate, (position = positions.size));
+    return position;
+  });
+  return {
+    key,
+    seqs: Float64Array.from(seqs),
+    ids: ids.join(''),
+    aggregates: JSON.stringify([...positions.keys()]),
+    aggregateOf,
+    events: texts.text,
+    offsets: texts.offsets,
+  };
 }
 
 /**
@@ -84,13 +103,15 @@ export class Outbox {
     loaded.dirty = true;
   }
 
-  /** Adds a chunk of new pending events (ids and JSON), `seqs` in increasing order. */
-  add(seqs: number[], ids: string[], events: string[]): void {
+  /** Adds a chunk of new pending events, `seqs` in increasing order. */
+  add(seqs: number[], rows: readonly Row[]): void {
+    const ids = rows.map((row) => row.id);
     this.#chunks.set(seqs[0]!, {
       key: seqs[0]!,
       seqs,
       ids,
-      events,
+      aggregates: rows.map((row) => row.aggregateId),
+      events: rows.map((row) => row.json),
       positions: new Map(ids.map((id, i) => [id, i])),
       removed: new Set(),
       dirty: true,
@@ -104,15 +125,15 @@ export class Outbox {
     const store = (this.#tx as WriteTransaction).objectStore('outbox');
     for (const chunk of dirty) {
       chunk.dirty = false;
-      const { key, seqs, ids, events, removed } = chunk;
+      const { key, seqs, ids, aggregates, events, removed } = chunk;
       if (removed.size === 0) {
-        settled(store.put(pack(key, seqs, ids, events)));
+        settled(store.put(pack(key, seqs, ids, aggregates, events)));
         continue;
       }
       const keep = ids.map((id) => !removed.has(id));
       const kept = <T>(list: readonly T[]): T[] => list.filter((_, i) => keep[i]);
       if (!keep.includes(true)) settled(store.delete(key));
-      else settled(store.put(pack(key, kept(seqs), kept(ids), kept(events))));
+      else settled(store.put(pack(key, kept(seqs), kept(ids), kept(aggregates), kept(events))));
     }
   }
 }
@@ -132,12 +153,18 @@ export async function readPending(
 ): Promise<OutboxEntry[]> {
   const store = tx.objectStore('outbox');
   const entries: OutboxEntry[] = [];
+  // The aggregate column says which events to parse: a query for one aggregate parses only its events.
   const take = (record: OutboxChunkRecord): void => {
+    const wanted =
+      query.aggregateId === undefined
+        ? undefined
+        : (JSON.parse(record.aggregates) as string[]).indexOf(query.aggregateId);
+    if (wanted === -1) return;
     for (let i = 0; i < record.seqs.length && entries.length < query.limit; i++) {
       const localSeq = record.seqs[i]!;
       if (query.afterSeq !== undefined && localSeq <= query.afterSeq) continue;
-      const event = parseEvent(textAt(record.events, record.offsets, i));
-      if (query.aggregateId === undefined || event.aggregateId === query.aggregateId) entries.push({ event, localSeq });
+      if (wanted !== undefined && record.aggregateOf[i] !== wanted) continue;
+      entries.push({ event: parseEvent(textAt(record.events, record.offsets, i)), localSeq });
     }
   };
   let from: IDBKeyRange | undefined;

@@ -13,7 +13,8 @@ import type { ConflictRecord, Event, RejectionRecord } from '@eventsync/core';
  *   types and tenants), indexed by write sequence so readers can cache them and catch up cheaply.
  * - `ids`: every event id the store knows (confirmed, pending or rejected), in sorted leaves of up to
  *   {@link ID_LEAF_MAX} ids, keyed by the lowest id a leaf may hold: a B-tree's leaf level, kept by hand.
- * - `outbox`: pending events, one chunk per append transaction, keyed by the chunk's first `localSeq`.
+ * - `outbox`: pending events, one chunk per append transaction, keyed by the chunk's first `localSeq`,
+ *   with id and aggregate columns (no index by aggregate: see `docs/idb.md`).
  * - `rejections`, `conflicts`: the records of {@link LocalEventStore.reject} and `saveConflict`.
  */
 export interface EventSyncSchema extends DBSchema {
@@ -139,6 +140,9 @@ export interface OutboxChunkRecord {
   seqs: Float64Array;
   /** The events' ids, concatenated. */
   ids: string;
+  /** The distinct aggregate ids, as a JSON array; event `i` is about `aggregates[aggregateOf[i]]`. */
+  aggregates: string;
+  aggregateOf: Uint32Array;
   /** The events' JSON texts, joined by commas. */
   events: string;
   /** Where each event's JSON starts in `events` (and, last, where the final one ends). */
