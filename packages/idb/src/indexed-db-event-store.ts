@@ -3,7 +3,6 @@ import {
   SyncError,
   isSyncError,
   sameEventContent,
-  validateEvent,
   type Acknowledgement,
   type ApplyPulledResult,
   type ConflictQueryOptions,
@@ -45,8 +44,16 @@ import {
   type WriteTransaction,
 } from './internal/schema.js';
 import { SegmentCache, StaleCacheError, mayMatch, readLog, readSegments } from './internal/segment-cache.js';
-import { parseEvent, rowOf, rowOfJson, type Row } from './internal/rows.js';
-import { addToLog, columnsOf, rowsAt, versionAt, type LogRow } from './internal/segments.js';
+import { checkedRow, parseEvent, rowOfJson, type Row } from './internal/rows.js';
+import {
+  addToLog,
+  columnsOf,
+  neighbours,
+  rowsAt,
+  versionAt,
+  type LogRow,
+  type Neighbours,
+} from './internal/segments.js';
 import { errorName, toStorageError } from './internal/storage-error.js';
 import {
   DEFAULT_INDEXED_DB_EVENT_STORE_OPTIONS,
@@ -260,10 +267,10 @@ export class IndexedDbEventStore implements LocalEventStore {
 
   async store(event: Event, version: CursorVersion, options?: SignalOptions): Promise<void> {
     this.#enter(options?.signal);
-    validateEvent(event, this.#settings.limits);
+    const row = checkedRow(event, this.#settings.limits);
     const at = checkVersion(version, event.id);
     await this.#write('store', ['meta', 'ids', 'outbox', 'segments', 'summaries'], options?.signal, async (work) => {
-      await this.#confirm(work, [{ row: rowOf(event), version: at }]);
+      await this.#confirm(work, [{ row, version: at }]);
     });
   }
 
@@ -306,12 +313,11 @@ export class IndexedDbEventStore implements LocalEventStore {
     const signal = options?.signal;
     this.#enter(signal);
     checkList(events, 'appendLocal takes a list of events');
-    for (const event of events) validateEvent(event, this.#settings.limits);
+    // The events as stored are taken now: what the caller does to its objects afterwards changes nothing.
+    const rows = events.map((event) => checkedRow(event, this.#settings.limits));
     if (events.length === 0) return [];
     return new Promise<OutboxEntry[]>((resolve, reject) => {
-      // The store's own copies, taken now: what the caller does to its objects afterwards changes nothing.
-      // The events as stored are taken now: what the caller does to its objects afterwards changes nothing.
-      const call: AppendCall = { events, rows: events.map(rowOf), signal, resolve, reject, started: false };
+      const call: AppendCall = { events, rows, signal, resolve, reject, started: false };
       if (signal) {
         // Until its transaction starts, an aborted call just leaves the queue; after, it runs to the end.
         call.onAbort = () => {
@@ -446,7 +452,7 @@ export class IndexedDbEventStore implements LocalEventStore {
     const items: LogRow[] = [];
     for (const item of page.events) {
       const event = item?.event;
-      validateEvent(event, this.#settings.limits);
+      const row = checkedRow(event, this.#settings.limits);
       const version = checkVersion(item.version, event.id);
       if (version > cursor) {
         throw invalid(`Event ${event.id} at version ${version} is after the page's cursor ${cursor}`, event.id);
@@ -455,9 +461,17 @@ export class IndexedDbEventStore implements LocalEventStore {
       if (earlier !== undefined && earlier !== version) {
         throw invalid(`Event ${event.id} appears twice in the page at different versions`, event.id);
       }
-      if (earlier === undefined) items.push({ row: rowOf(event), version });
+      if (earlier === undefined) items.push({ row, version });
       versions.set(event.id, version);
     }
+    // The page's ids and the segments around its versions are read with the meta record, at once.
+    let around: Promise<Neighbours> | undefined;
+    const prefetch = async ({ tx, ids }: Pick<Work, 'tx' | 'ids'>): Promise<void> => {
+      if (items.length === 0) return;
+      const versions = items.map((item) => item.version);
+      around = neighbours(tx, this.#settings.ranges, Math.min(...versions), Math.max(...versions));
+      await Promise.all([ids.load(items.map((item) => item.row.id)), around]);
+    };
     return this.#write(
       'applyPulled',
       ['meta', 'ids', 'outbox', 'segments', 'summaries'],
@@ -466,11 +480,12 @@ export class IndexedDbEventStore implements LocalEventStore {
         if (cursor < work.meta.cursor) {
           throw invalid(`The cursor cannot go back from ${work.meta.cursor} to ${cursor}`);
         }
-        const result = await this.#confirm(work, items, work.meta.cursor);
+        const result = await this.#confirm(work, items, work.meta.cursor, around);
         if (cursor !== work.meta.cursor) work.changed.log = true;
         work.meta.cursor = cursor;
         return result;
       },
+      prefetch,
     );
   }
 
@@ -551,8 +566,7 @@ export class IndexedDbEventStore implements LocalEventStore {
     checkList(change?.remove, 'An outbox change needs a `remove` list');
     checkList(change.add, 'An outbox change needs an `add` list');
     for (const id of change.remove) if (typeof id !== 'string') throw invalid('`remove` holds event ids');
-    for (const event of change.add) validateEvent(event, this.#settings.limits);
-    const rows = change.add.map(rowOf);
+    const rows = change.add.map((event) => checkedRow(event, this.#settings.limits));
     const conflict = change.conflict === undefined ? undefined : storableConflict(change.conflict);
     const stores: StoreName[] = ['meta', 'ids', 'outbox', 'segments', 'conflicts'];
     return this.#write('updateOutbox', stores, options?.signal, async (work) => {
@@ -594,7 +608,12 @@ export class IndexedDbEventStore implements LocalEventStore {
    * Stores confirmed events (ids unique within `items`): new ones go into the log, ones already there
    * at the same version with the same content are skipped, this client's pending ones leave the outbox.
    */
-  async #confirm(work: Work, items: readonly LogRow[], cursor?: number): Promise<ApplyPulledResult> {
+  async #confirm(
+    work: Work,
+    items: readonly LogRow[],
+    cursor?: number,
+    around?: Promise<Neighbours>,
+  ): Promise<ApplyPulledResult> {
     const known = await this.#lookupInWork(
       work,
       items.map((item) => item.row.id),
@@ -622,7 +641,7 @@ export class IndexedDbEventStore implements LocalEventStore {
       }
       fresh.push(item);
     }
-    await addToLog(work.tx, this.#settings.ranges, work.meta, fresh);
+    await addToLog(work.tx, this.#settings.ranges, work.meta, fresh, around);
     for (const { row, version } of fresh) {
       const found = known.get(row.id);
       if (found?.state === 'pending') {
@@ -870,31 +889,36 @@ export class IndexedDbEventStore implements LocalEventStore {
     stores: StoreName[],
     signal: AbortSignal | undefined,
     body: (work: Work) => Promise<T>,
+    prefetch?: (work: Pick<Work, 'tx' | 'ids' | 'outbox'>) => Promise<unknown>,
   ): Promise<T> {
     this.#enter(signal);
-    return this.#transact(action, stores, signal, body);
+    return this.#transact(action, stores, signal, body, prefetch);
   }
 
+  /**
+   * A write step: reads the meta record (and whatever `prefetch` starts, in the same round trip to
+   * IndexedDB), runs `body`, then writes out the id leaves, outbox chunks and meta record it changed.
+   */
   async #transact<T>(
     action: string,
     stores: StoreName[],
     signal: AbortSignal | undefined,
     body: (work: Work) => Promise<T>,
+    prefetch?: (work: Pick<Work, 'tx' | 'ids' | 'outbox'>) => Promise<unknown>,
   ): Promise<T> {
     let seqBefore = 0;
     let seqAfter = 0;
     let changed: Work['changed'] | undefined;
     const result = await this.#run(action, stores, 'readwrite', signal, async (tx) => {
       const writable = tx as WriteTransaction;
-      const meta = await writable.objectStore('meta').get(META_KEY);
+      const ids = new IdIndex(tx, this.#settings.ranges);
+      const outbox = new Outbox(tx);
+      const [meta] = await Promise.all([
+        writable.objectStore('meta').get(META_KEY),
+        prefetch?.({ tx: writable, ids, outbox }),
+      ]);
       if (!meta) throw new SyncError('storage', 'The eventsync state record is missing');
-      const work: Work = {
-        tx: writable,
-        meta,
-        ids: new IdIndex(tx, this.#settings.ranges),
-        outbox: new Outbox(tx),
-        changed: { outbox: false, log: false, records: false },
-      };
+      const work: Work = { tx: writable, meta, ids, outbox, changed: { outbox: false, log: false, records: false } };
       const value = await body(work);
       seqBefore = meta.changeSeq;
       if (work.changed.outbox || work.changed.log || work.changed.records) meta.changeSeq++;

@@ -1,4 +1,4 @@
-import type { Event } from '@eventsync/core';
+import { checkedEventJson, type Event, type EventLimits } from '@eventsync/core';
 
 /**
  * An event as the store keeps it: its JSON, with the fields its indexes need beside it. Events are
@@ -14,15 +14,15 @@ export interface Row {
   readonly json: string;
 }
 
-/** The row of a (validated) event. */
-export function rowOf(event: Event): Row {
-  return {
-    id: event.id,
-    aggregateId: event.aggregateId,
-    type: event.type,
-    tenant: event.metadata.tenant,
-    json: JSON.stringify(event),
-  };
+/**
+ * Checks an event (as `validateEvent` does) and makes its row, with the JSON the check measured.
+ *
+ * @throws SyncError `invalid_input` or `limit_exceeded` for a malformed event.
+ */
+export function checkedRow(event: unknown, limits: EventLimits): Row {
+  const json = checkedEventJson(event, limits);
+  const { id, aggregateId, type, metadata } = event as Event;
+  return { id, aggregateId, type, tenant: metadata.tenant, json };
 }
 
 /** The row of stored JSON. */

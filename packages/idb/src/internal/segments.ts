@@ -116,6 +116,7 @@ export async function addToLog(
   ranges: typeof IDBKeyRange,
   meta: MetaRecord,
   items: readonly LogRow[],
+  around?: Promise<Neighbours>,
 ): Promise<void> {
   if (items.length === 0) return;
   let added = items as LogRow[];
@@ -131,12 +132,9 @@ export async function addToLog(
   const first = added[0]!.version;
   const last = added[added.length - 1]!.version;
   const summaries = tx.objectStore('summaries');
-  const [before, inside] = await Promise.all([
-    summaries.openCursor(ranges.upperBound(first, true), 'prev'),
-    summaries.getAll(ranges.bound(first, last)),
-  ]);
+  const { before, inside } = await (around ?? neighbours(tx, ranges, first, last));
   const merged = [...inside];
-  if (before && (before.value.end >= first || before.value.count < SEGMENT_SMALL)) merged.unshift(before.value);
+  if (before && (before.end >= first || before.count < SEGMENT_SMALL)) merged.unshift(before);
   const segments = tx.objectStore('segments');
   const old = await Promise.all(merged.map((summary) => segments.get(summary.start)));
 
@@ -162,6 +160,30 @@ export async function addToLog(
     settled(segments.put(segment));
     settled(summaries.put(summary));
   }
+}
+
+/** The summaries of the segments starting in a version range, and of the one before it. */
+export interface Neighbours {
+  readonly before: SummaryRecord | undefined;
+  readonly inside: readonly SummaryRecord[];
+}
+
+/**
+ * Reads {@link Neighbours} of `first..last`. A step may read them early, for a range that contains the
+ * versions it ends up adding: {@link addToLog} merges any segment they name, which is harmless.
+ */
+export async function neighbours(
+  tx: ReadTransaction,
+  ranges: typeof IDBKeyRange,
+  first: number,
+  last: number,
+): Promise<Neighbours> {
+  const summaries = tx.objectStore('summaries');
+  const [before, inside] = await Promise.all([
+    summaries.openCursor(ranges.upperBound(first, true), 'prev'),
+    summaries.getAll(ranges.bound(first, last)),
+  ]);
+  return { before: before?.value, inside };
 }
 
 function mergeByVersion(existing: readonly LogRow[], added: readonly LogRow[]): LogRow[] {
