@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
@@ -23,14 +25,24 @@ if (!runBrowser) {
   );
 }
 
-const browser: TestProjectInlineConfiguration = {
+/**
+ * The browser project's Chromium profile: on disk, so IndexedDB is the real on-disk one; a directory of
+ * this run's own (two runs at once cannot share a profile), deleted when the run ends.
+ */
+function chromiumProfile(): string {
+  const profile = mkdtempSync(path.join(tmpdir(), 'eventsync-vitest-chromium-'));
+  process.once('exit', () => rmSync(profile, { recursive: true, force: true }));
+  return profile;
+}
+
+const browser = (): TestProjectInlineConfiguration => ({
   extends: true,
   test: {
     name: 'browser',
     include: browserFiles,
     exclude: ignoredFiles,
-    // One Chromium profile on disk for the run, so IndexedDB is the real on-disk one; tests use
-    // databases of their own names and delete them.
+    // One Chromium profile for the run (a persistent context cannot serve files in parallel); tests
+    // use databases of their own names and delete them.
     fileParallelism: false,
     testTimeout: 30_000,
     browser: {
@@ -50,12 +62,12 @@ const browser: TestProjectInlineConfiguration = {
             '--disable-sync',
           ],
         },
-        persistentContext: `${root}node_modules/.cache/eventsync-chromium-profile`,
+        persistentContext: chromiumProfile(),
       }),
       instances: [{ browser: 'chromium' }],
     },
   },
-};
+});
 
 export default defineConfig({
   resolve: {
@@ -73,7 +85,7 @@ export default defineConfig({
           exclude: [...ignoredFiles, ...browserFiles],
         },
       },
-      ...(runBrowser ? [browser] : []),
+      ...(runBrowser ? [browser()] : []),
     ],
   },
 });
