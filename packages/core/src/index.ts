@@ -48,6 +48,8 @@ export type { MemoryEventStoreOptions } from './store/memory-event-store.js';
 export type {
   AppendNotice,
   AppendResult,
+  JsonEventPage,
+  JsonEventRow,
   ReadOptions,
   RejectionCode,
   ServerEventLog,

@@ -4,6 +4,7 @@ import type {
   CursorVersion,
   Event,
   EventPage,
+  JsonEventPage,
   ReadOptions,
   ServerEventLog,
   SignalOptions,
@@ -55,6 +56,22 @@ export class CountedEventLog implements ServerEventLog {
   async read(tenant: string, options?: ReadOptions): Promise<EventPage> {
     const page = await counted(this.#read, () => this.#store.read(tenant, options));
     this.#read.events += page.events.length;
+    return page;
+  }
+
+  /** Whether the store offers `readJson` (looked up now, like every call). */
+  get readsJson(): boolean {
+    return typeof this.#store.readJson === 'function';
+  }
+
+  /** The store's `readJson`, counted as a read; only when {@link CountedEventLog.readsJson}. */
+  async readJson(tenant: string, options?: ReadOptions): Promise<JsonEventPage> {
+    const page = await counted(this.#read, () => {
+      const store = this.#store;
+      if (typeof store.readJson !== 'function') throw new TypeError('The store has no readJson');
+      return store.readJson(tenant, options);
+    });
+    this.#read.events += page.rows.length;
     return page;
   }
 

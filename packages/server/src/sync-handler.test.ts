@@ -1,4 +1,4 @@
-import { CursorVersion, MemoryServerEventLog, SyncError, type Event } from '@eventsync/core';
+import { CursorVersion, MemoryServerEventLog, SyncError, type Event, type ReadOptions } from '@eventsync/core';
 import { Hono } from 'hono';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -96,6 +96,29 @@ describe('createSyncHandler routes', () => {
       )
     ).json()) as { events: { version: string }[] };
     expect(filtered.events.map((item) => item.version)).toEqual(['1', '4']);
+  });
+
+  it('writes the pages of a store with readJson byte for byte as the pages of read', async () => {
+    const plain = new MemoryServerEventLog();
+    const raw = Object.assign(new MemoryServerEventLog(), {
+      readJson: async function (this: MemoryServerEventLog, tenant: string, options?: ReadOptions) {
+        const page = await this.read(tenant, options);
+        const rows = page.events.map((item) => ({ json: JSON.stringify(item.event), version: item.version }));
+        return { rows, next: page.next, hasMore: page.hasMore };
+      },
+    });
+    const servers = [testServer({ store: plain }), testServer({ store: raw })];
+    const alice = events();
+    const batch = [alice.make('todo-1', { data: { title: 'é "quoted" \u2028', n: 1.5e-7 } }), alice.make('todo-2')];
+    for (const server of servers) expect((await server.push(batch)).status).toBe(200);
+    for (const query of ['since=0', 'since=0&limit=1', 'since=1&limit=1', 'since=2', 'since=0&aggregateId=todo-2']) {
+      const [a, b] = await Promise.all(
+        servers.map(async (server) => (await server.request(`/v1/events?${query}`, { token: ALICE })).text()),
+      );
+      expect(b).toBe(a);
+    }
+    const past = await servers[1]!.request('/v1/events?since=3', { token: ALICE });
+    await problemOf(past, 400, 'invalid_cursor');
   });
 
   it('uses defaultPullLimit when the pull gives no limit', async () => {

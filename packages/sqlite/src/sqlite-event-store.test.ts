@@ -64,6 +64,29 @@ describe('SqliteEventStore', () => {
     remove(path);
   });
 
+  describe('readJson', () => {
+    it('returns the pages read returns, each event as its stored JSON text', async () => {
+      store = open(path);
+      const events = alice.many(30, 3);
+      await store.append('acme', events);
+      for (const options of [
+        { since: CursorVersion.ZERO, limit: 7 },
+        { since: CursorVersion.of(21), limit: 7 },
+        { since: CursorVersion.of(30), limit: 7 },
+        { since: CursorVersion.ZERO, limit: 4, filter: { aggregateId: events[0]!.aggregateId } },
+        { since: CursorVersion.ZERO, limit: 50, filter: { aggregateId: events[0]!.aggregateId } },
+      ]) {
+        const page = await store.read('acme', options);
+        const raw = await store.readJson('acme', options);
+        expect(raw.next.value).toBe(page.next.value);
+        expect(raw.hasMore).toBe(page.hasMore);
+        expect(raw.rows.map((row) => row.version.value)).toEqual(page.events.map((item) => item.version.value));
+        expect(raw.rows.map((row) => row.json)).toEqual(page.events.map((item) => JSON.stringify(item.event)));
+      }
+      await expectSyncError(() => store!.readJson('acme', { since: CursorVersion.of(31) }), 'invalid_input');
+    });
+  });
+
   describe('the file', () => {
     it('is in WAL mode with synchronous=FULL and a busy timeout by default', () => {
       const db = new Database(path);

@@ -15,6 +15,7 @@ import {
   type EventLimits,
   type EventPage,
   type Filter,
+  type JsonEventPage,
   type ReadOptions,
   type ServerEventLog,
   type SignalOptions,
@@ -82,6 +83,13 @@ interface EventRow {
   readonly json: string;
 }
 
+/** A page of stored rows, before they become events or JSON rows. */
+interface RowPage {
+  readonly rows: readonly EventRow[];
+  readonly next: CursorVersion;
+  readonly hasMore: boolean;
+}
+
 interface FilterClause {
   readonly key: string;
   readonly sql: string;
@@ -117,7 +125,7 @@ export class SqliteEventStore implements ServerEventLog {
   readonly #filteredReads = new Map<string, Database.Statement<unknown[], EventRow>>();
   readonly #appendTransaction: Database.Transaction<(tenant: string, events: readonly Event[]) => AppendDecision>;
   readonly #readTransaction: Database.Transaction<
-    (tenant: string, since: number, limit: number, filter: readonly FilterClause[]) => EventPage
+    (tenant: string, since: number, limit: number, filter: readonly FilterClause[]) => RowPage
   >;
   #closed = false;
 
@@ -168,6 +176,20 @@ export class SqliteEventStore implements ServerEventLog {
   }
 
   async read(tenant: string, options: ReadOptions = {}): Promise<EventPage> {
+    const page = this.#readRows(tenant, options);
+    return { events: page.rows.map(toVersionedEvent), next: page.next, hasMore: page.hasMore };
+  }
+
+  /**
+   * The page {@link SqliteEventStore.read} returns, each event as the JSON text stored for it (what
+   * `checkedEventJson` made when it was appended): no parse, for a server writing the page out as JSON.
+   */
+  async readJson(tenant: string, options: ReadOptions = {}): Promise<JsonEventPage> {
+    const page = this.#readRows(tenant, options);
+    return { rows: page.rows.map(toJsonRow), next: page.next, hasMore: page.hasMore };
+  }
+
+  #readRows(tenant: string, options: ReadOptions): RowPage {
     this.#enter(tenant, options);
     const since = options.since ?? CursorVersion.ZERO;
     if (!(since instanceof CursorVersion)) {
@@ -253,29 +275,24 @@ export class SqliteEventStore implements ServerEventLog {
     return decision;
   }
 
-  #readInTransaction(tenant: string, since: number, limit: number, filter: readonly FilterClause[]): EventPage {
+  #readInTransaction(tenant: string, since: number, limit: number, filter: readonly FilterClause[]): RowPage {
     if (filter.length === 0) {
       // One more row than asked for says whether the log goes on.
       const rows = this.#statements.page.all(tenant, since, limit + 1);
       if (rows.length === 0) checkSince(since, this.#latest(tenant));
       const page = rows.length > limit ? rows.slice(0, limit) : rows;
-      return {
-        events: page.map(toVersionedEvent),
-        next: CursorVersion.of(page.at(-1)?.seq ?? since),
-        hasMore: rows.length > limit,
-      };
+      return { rows: page, next: CursorVersion.of(page.at(-1)?.seq ?? since), hasMore: rows.length > limit };
     }
     const rows = this.#filteredRead(filter).all(tenant, since, ...filter.flatMap((clause) => clause.values), limit);
-    const events = rows.map(toVersionedEvent);
     if (rows.length === limit) {
       // A full page stops at its last event; the log may go on past it, matching or not.
       const last = rows.at(-1)!.seq;
-      return { events, next: CursorVersion.of(last), hasMore: this.#statements.after.get(tenant, last) !== undefined };
+      return { rows, next: CursorVersion.of(last), hasMore: this.#statements.after.get(tenant, last) !== undefined };
     }
     // A short page scanned the whole log: the next read starts at its end, past what the filter skipped.
     const latest = this.#latest(tenant);
     checkSince(since, latest);
-    return { events, next: CursorVersion.of(Math.max(latest, since)), hasMore: false };
+    return { rows, next: CursorVersion.of(Math.max(latest, since)), hasMore: false };
   }
 
   #filteredRead(filter: readonly FilterClause[]): Database.Statement<unknown[], EventRow> {
@@ -418,6 +435,10 @@ function parseEvent(json: string): Event {
 
 function toVersionedEvent(row: EventRow): VersionedEvent {
   return { event: parseEvent(row.json), version: CursorVersion.of(row.seq) };
+}
+
+function toJsonRow(row: EventRow): { json: string; version: CursorVersion } {
+  return { json: row.json, version: CursorVersion.of(row.seq) };
 }
 
 /** A reader ahead of the log has a cursor from another log, or from before a restore: refuse it. */

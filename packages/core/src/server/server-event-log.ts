@@ -45,6 +45,22 @@ export interface ReadOptions extends SignalOptions {
   readonly filter?: Filter;
 }
 
+/** One stored event as its JSON text, with its version: a row of {@link JsonEventPage}. */
+export interface JsonEventRow {
+  /** The event exactly as stored: the `JSON.stringify` of a valid event (as `checkedEventJson` made it). */
+  readonly json: string;
+  readonly version: CursorVersion;
+}
+
+/** A page of {@link ServerEventLog.readJson}: an {@link EventPage} whose events are kept as JSON text. */
+export interface JsonEventPage {
+  readonly rows: readonly JsonEventRow[];
+  /** As {@link EventPage.next}. */
+  readonly next: CursorVersion;
+  /** As {@link EventPage.hasMore}. */
+  readonly hasMore: boolean;
+}
+
 /** Told to listeners after an append committed. */
 export interface AppendNotice {
   readonly tenant: string;
@@ -70,6 +86,15 @@ export interface ServerEventLog {
 
   /** Reads a page of the tenant's log after `since`. */
   read(tenant: string, options?: ReadOptions): Promise<EventPage>;
+
+  /**
+   * Optional: the page {@link ServerEventLog.read} would return, with each event left as the JSON text
+   * the log stored (so a server can write it into a response without parsing and serialising it again).
+   * Each `json` must be exactly `JSON.stringify` of the event `read` returns, and the page must have the
+   * same events, `next` and `hasMore`; it throws as `read` does. Logs that keep JSON (SQLite,
+   * PostgreSQL) offer it; callers fall back to `read` when it is absent.
+   */
+  readJson?(tenant: string, options?: ReadOptions): Promise<JsonEventPage>;
 
   /** The tenant's latest cursor; zero when it has no events. */
   latestVersion(tenant: string, options?: SignalOptions): Promise<CursorVersion>;
