@@ -57,7 +57,9 @@ const CLIENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
  * ```
  */
 export function validateEvent(value: unknown, limits: EventLimits = {}): asserts value is Event {
-  checkedEventJson(value, limits);
+  // Without a size bound (a client reading what its server checked), the JSON is never needed.
+  if (limits.maxEventBytes === Number.POSITIVE_INFINITY) checkEventShape(value, limits);
+  else checkedEventJson(value, limits);
 }
 
 /**
@@ -67,7 +69,26 @@ export function validateEvent(value: unknown, limits: EventLimits = {}): asserts
  * @throws SyncError as {@link validateEvent} does.
  */
 export function checkedEventJson(value: unknown, limits: EventLimits = {}): string {
-  const { maxEventBytes, maxTypeLength, maxAggregateIdLength, maxDepth } = { ...DEFAULT_EVENT_LIMITS, ...limits };
+  const id = checkEventShape(value, limits);
+  const { maxEventBytes } = { ...DEFAULT_EVENT_LIMITS, ...limits };
+  const json = JSON.stringify(value);
+  // A string's UTF-8 length is at least its length and at most three times it: count only when it matters.
+  const bytes = json.length * 3 <= maxEventBytes ? json.length : utf8Length(json);
+  if (bytes > maxEventBytes) {
+    throw new SyncError(
+      'limit_exceeded',
+      `Event ${id} takes ${bytes} bytes as JSON, more than maxEventBytes (${maxEventBytes})`,
+      {
+        details: { limit: 'maxEventBytes', max: maxEventBytes, actual: bytes, eventId: id },
+      },
+    );
+  }
+  return json;
+}
+
+/** Every check of {@link validateEvent} but the JSON size; returns the event's id. */
+function checkEventShape(value: unknown, limits: EventLimits): string {
+  const { maxTypeLength, maxAggregateIdLength, maxDepth } = { ...DEFAULT_EVENT_LIMITS, ...limits };
   if (!isPlainObject(value)) throw invalid('event', `an event must be an object, got ${describeValue(value)}`);
   const { id, type, aggregateId, data, metadata } = value;
   for (const key of Object.keys(value)) {
@@ -116,19 +137,7 @@ export function checkedEventJson(value: unknown, limits: EventLimits = {}): stri
   if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length === 0 || tenant.length > 256)) {
     throw invalid('metadata.tenant', `metadata.tenant must be a non-empty string of at most 256 characters`, id);
   }
-  const json = JSON.stringify(value);
-  // A string's UTF-8 length is at least its length and at most three times it: count only when it matters.
-  const bytes = json.length * 3 <= maxEventBytes ? json.length : utf8Length(json);
-  if (bytes > maxEventBytes) {
-    throw new SyncError(
-      'limit_exceeded',
-      `Event ${id} takes ${bytes} bytes as JSON, more than maxEventBytes (${maxEventBytes})`,
-      {
-        details: { limit: 'maxEventBytes', max: maxEventBytes, actual: bytes, eventId: id },
-      },
-    );
-  }
-  return json;
+  return id;
 }
 
 /** The number of bytes `text` takes in UTF-8, without allocating. */

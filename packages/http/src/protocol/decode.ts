@@ -97,8 +97,9 @@ export function decodePushResponse(json: unknown, batch: readonly (Pick<Event, '
  * @throws SyncError `protocol` saying what is wrong.
  */
 export function decodePullResponse(json: unknown, since?: CursorVersion, options: DecodeOptions = {}): EventPage {
-  const body = parse(pullResponseSchema, json, 'pull response');
-  const events = decodeVersionedEvents(body.events, 'pull response', 'events', since, options);
+  const body = parse(pullEnvelopeSchema, json, 'pull response');
+  const items = wireItems(body.events, pullResponseSchema, json, 'pull response');
+  const events = decodeVersionedEvents(items, 'pull response', 'events', since, options);
   const next = CursorVersion.parse(body.next);
   const last = events.at(-1)?.version;
   if (last !== undefined && next.value < last.value) {
@@ -133,9 +134,10 @@ export function decodeHealthResponse(json: unknown): HealthResponse {
  * @throws SyncError `protocol` saying what is wrong.
  */
 export function decodeStreamBatch(json: unknown, after?: CursorVersion, options: DecodeOptions = {}): LiveBatch {
-  const body = parse(streamBatchSchema, json, 'stream batch');
+  const body = parse(streamEnvelopeSchema, json, 'stream batch');
+  const items = wireItems(body.events, streamBatchSchema, json, 'stream batch');
   // Events at or before `after` are not an error here: a reader drops what it already has.
-  const events = decodeVersionedEvents(body.events, 'stream batch', 'events', undefined, options);
+  const events = decodeVersionedEvents(items, 'stream batch', 'events', undefined, options);
   const cursor = CursorVersion.parse(body.cursor);
   const last = events.at(-1)?.version;
   if (last !== undefined && cursor.value < last.value) {
@@ -168,6 +170,42 @@ export function decodeProblem(json: unknown, status?: number): ProblemDocument {
   }
   return document as ProblemDocument;
 }
+
+// The envelopes of a page and of a stream batch, with their events left to `wireItems`: a page holds
+// up to thousands of `{ event, version }` items, and a hand check of each is far cheaper than valibot's.
+const pullEnvelopeSchema = v.object({ ...pullResponseSchema.entries, events: v.array(v.unknown()) });
+const streamEnvelopeSchema = v.object({ ...streamBatchSchema.entries, events: v.array(v.unknown()) });
+
+/**
+ * The `{ event, version }` items of a page, each checked as `versionedEventSchema` would (an object
+ * with a version string; `decodeVersionedEvents` parses the version and validates the event) and
+ * copied without unknown members. On the first item that fails, `schema` parses the whole body to
+ * throw valibot's own error.
+ */
+function wireItems(
+  items: readonly unknown[],
+  schema: v.GenericSchema,
+  json: unknown,
+  what: string,
+): { event: unknown; version: string }[] {
+  const checked: { event: unknown; version: string }[] = new Array<{ event: unknown; version: string }>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as { event?: unknown; version?: unknown } | null;
+    if (typeof item !== 'object' || item === null || Array.isArray(item) || !isWireVersion(item.version)) {
+      parse(schema, json, what);
+      throw malformed(what, `events.${i}`, 'Expected an object with an event and a version string');
+    }
+    checked[i] = { event: item.event, version: item.version };
+  }
+  return checked;
+}
+
+/** What `versionSchema` accepts: a decimal string without leading zeros, within the safe integers. */
+function isWireVersion(value: unknown): value is string {
+  return typeof value === 'string' && WIRE_VERSION.test(value) && Number.isSafeInteger(Number(value));
+}
+
+const WIRE_VERSION = /^(0|[1-9][0-9]*)$/;
 
 function decodeVersionedEvents(
   items: readonly { event: unknown; version: string }[],
