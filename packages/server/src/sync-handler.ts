@@ -2,8 +2,8 @@ import {
   CursorVersion,
   isSyncError,
   SyncError,
+  checkedEventJson,
   utf8Length,
-  validateEvent,
   type AppendResult,
   type Event,
   type JsonEventPage,
@@ -330,8 +330,8 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       const identity = c.get('identity') as Identity<P>;
       const json = await readJsonBody(c.req.raw, limits);
       const events = decodePushRequest(json, limits.maxEventsPerPush);
-      checkEventSizes(events, limits.maxEventBytes);
-      const results = await push(events, identity, c.req.raw.signal);
+      const failures = checkEvents(events, limits.maxEventBytes);
+      const results = await push(events, failures, identity, c.req.raw.signal);
       return c.body(JSON.stringify(encodePushResponse(results)), 200, JSON_HEADERS);
     },
   );
@@ -407,17 +407,22 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     });
   }
 
-  async function push(events: readonly unknown[], identity: Identity<P>, signal: AbortSignal): Promise<AppendResult[]> {
+  /** Appends the events `checkEvents` passed (and `authorize` allows); `failures` are the others' errors. */
+  async function push(
+    events: readonly unknown[],
+    failures: readonly (SyncError | undefined)[],
+    identity: Identity<P>,
+    signal: AbortSignal,
+  ): Promise<AppendResult[]> {
     const results: (AppendResult | undefined)[] = new Array<AppendResult | undefined>(events.length);
     const passing: Event[] = [];
     const positions: number[] = [];
-    for (const [index, candidate] of events.entries()) {
+    for (let index = 0; index < events.length; index++) {
+      const candidate = events[index] as Event;
       const id = idOf(candidate);
-      try {
-        validateEvent(candidate, { maxEventBytes: limits.maxEventBytes });
-      } catch (error) {
-        if (!isSyncError(error)) throw error;
-        results[index] = { id, status: 'rejected', code: 'invalid_event', reason: error.message };
+      const failure = failures[index];
+      if (failure) {
+        results[index] = { id, status: 'rejected', code: 'invalid_event', reason: failure.message };
         continue;
       }
       const verdict = authorize ? await authorize(candidate, identity) : true;
@@ -539,10 +544,27 @@ function pullResponseJson(page: JsonEventPage): string {
   return `${body}],"next":"${page.next.toString()}","hasMore":${page.hasMore ? 'true' : 'false'}}`;
 }
 
-/** A push with an event past `maxEventBytes` is refused whole: `413` naming the limit and the event. */
-function checkEventSizes(events: readonly unknown[], maxEventBytes: number): void {
-  for (const event of events) {
-    const bytes = utf8Length(JSON.stringify(event) ?? '');
+/**
+ * Validates every pushed event (as `validateEvent` does) and measures it from the same JSON: the
+ * error of each malformed event (`undefined` for a valid one), for its `invalid_event` result. A push
+ * with an event past `maxEventBytes`, valid or not, is refused whole first: `413` naming the limit and
+ * the event.
+ */
+function checkEvents(events: readonly unknown[], maxEventBytes: number): (SyncError | undefined)[] {
+  const failures = new Array<SyncError | undefined>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i];
+    let json: string | undefined;
+    try {
+      // Unbounded here: the size is checked below, for every event, valid or not.
+      json = checkedEventJson(event, { maxEventBytes: Number.POSITIVE_INFINITY });
+    } catch (error) {
+      if (!isSyncError(error)) throw error;
+      failures[i] = error;
+    }
+    json ??= JSON.stringify(event) ?? '';
+    // A string's UTF-8 length is at most three times its length: count only when it matters.
+    const bytes = json.length * 3 <= maxEventBytes ? json.length : utf8Length(json);
     if (bytes > maxEventBytes) {
       const id = idOf(event);
       throw new SyncError(
@@ -552,6 +574,7 @@ function checkEventSizes(events: readonly unknown[], maxEventBytes: number): voi
       );
     }
   }
+  return failures;
 }
 
 function messageOf(error: unknown): string {
