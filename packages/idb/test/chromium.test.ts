@@ -140,6 +140,43 @@ describe.skipIf(missing)(title, { timeout: 30_000 }, () => {
     await upgrader.close();
   });
 
+  it('says so when the browser closes the database under it (site data cleared)', async () => {
+    const page = await session.newPage();
+    await page.evaluate(async () => {
+      const { idb } = window.eventsyncPage;
+      const state = window as unknown as {
+        terminated: boolean;
+        store: Awaited<ReturnType<typeof idb.IndexedDbEventStore.open>>;
+      };
+      state.terminated = false;
+      state.store = await idb.IndexedDbEventStore.open({
+        name: 'cleared',
+        onTerminated: () => {
+          state.terminated = true;
+        },
+      });
+      await state.store.pendingCount();
+    });
+    const cdp = await session.context.newCDPSession(page);
+    await cdp.send('Storage.clearDataForOrigin', { origin: session.origin, storageTypes: 'indexeddb' });
+    await eventually(
+      () => page.evaluate(() => (window as unknown as { terminated: boolean }).terminated),
+      'onTerminated',
+    );
+    const error = await page.evaluate(async () => {
+      const { store } = window as unknown as { store: { pendingCount(): Promise<number> } };
+      try {
+        await store.pendingCount();
+        return undefined;
+      } catch (thrown) {
+        const { code, details } = thrown as { code: string; details: { reason: string } };
+        return { code, reason: details.reason };
+      }
+    });
+    expect(error).toEqual({ code: 'storage', reason: 'terminated' });
+    await page.close();
+  });
+
   it('reports an upgrade blocked by a page that does not let go, and gives up instead of hanging', async () => {
     const name = database();
     const stubborn = await session.newPage();
