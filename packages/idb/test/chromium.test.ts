@@ -35,12 +35,9 @@ describe.skipIf(missing)(title, { timeout: 30_000 }, () => {
 
   const database = (): string => `tabs-${databases++}`;
 
-  async function openTab(name: string, sync = true): Promise<Page> {
+  async function openTab(name: string, options: { sync?: boolean; locks?: boolean } = {}): Promise<Page> {
     const page = await session.newPage();
-    await page.evaluate(([db, withSync]) => window.eventsyncPage.openTab(db, { sync: withSync }), [
-      name,
-      sync,
-    ] as const);
+    await page.evaluate(([db, tabOptions]) => window.eventsyncPage.openTab(db, tabOptions), [name, options] as const);
     return page;
   }
 
@@ -117,9 +114,23 @@ describe.skipIf(missing)(title, { timeout: 30_000 }, () => {
     for (const page of rest) await page.close();
   });
 
+  it('elects a leader by the lease in IndexedDB where Web Locks are missing, and replaces one that closes', async () => {
+    const name = database();
+    const pages = [await openTab(name, { locks: false }), await openTab(name, { locks: false })];
+    expect(await pages[0]!.evaluate(() => window.eventsyncPage.current().leader.mode)).toBe('lease');
+    const first = await leaderOf(pages);
+    const other = pages.find((page) => page !== first)!;
+    const appended = await other.evaluate(() => window.eventsyncPage.appendMany(10, 'lease'));
+    await synced(pages, 10);
+    expect(server.pushes.get(first)).toEqual(appended);
+    await first.close({ runBeforeUnload: false });
+    expect(await leaderOf([other])).toBe(other);
+    await other.close();
+  });
+
   it('upgrades the schema while another page holds the database open: that page lets go and says so', async () => {
     const name = database();
-    const old = await openTab(name, false);
+    const old = await openTab(name, { sync: false });
     await old.evaluate(() => window.eventsyncPage.appendMany(3, 'old'));
     const upgrader = await session.newPage();
     const upgraded = await upgrader.evaluate((db) => window.eventsyncPage.openNextSchema(db), name);

@@ -77,8 +77,14 @@ interface Tab {
 
 let tab: Tab | undefined;
 
-/** Opens this page's tab on database `name`; with `sync: false`, the tab never syncs (nor leads). */
-async function openTab(name: string, options: { sync?: boolean } = {}): Promise<{ clientId: string; mode: string }> {
+/**
+ * Opens this page's tab on database `name`; with `sync: false`, the tab never syncs (nor leads); with
+ * `locks: false`, the leader is elected by the lease in IndexedDB, as where Web Locks are missing.
+ */
+async function openTab(
+  name: string,
+  options: { sync?: boolean; locks?: boolean } = {},
+): Promise<{ clientId: string; mode: string }> {
   const state = { versionChanged: false };
   const store = await IndexedDbEventStore.open({
     name,
@@ -92,7 +98,7 @@ async function openTab(name: string, options: { sync?: boolean } = {}): Promise<
     clientId: store.clientId,
     autoSync: { live: false, pollIntervalMs: 200, debounceMs: 5 },
   });
-  const leader = new TabLeader({ name });
+  const leader = new TabLeader({ name, ...(options.locks === false ? { locks: null, leaseMs: 300 } : {}) });
   const tabs = options.sync === false ? { close: () => leader.close() } : createTabSync({ store, manager, leader });
   tab = Object.assign(state, { store, manager, leader, tabs });
   return { clientId: store.clientId, mode: leader.mode };
