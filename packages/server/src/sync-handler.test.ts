@@ -121,6 +121,22 @@ describe('createSyncHandler routes', () => {
     await problemOf(past, 400, 'invalid_cursor');
   });
 
+  it('says Vary: Accept-Encoding on JSON answers whether or not the client takes gzip (not on HEAD)', async () => {
+    const server = testServer();
+    await server.push([events().make('todo-1')]);
+    for (const encoding of [undefined, 'identity', 'gzip']) {
+      const headers = encoding === undefined ? {} : { 'Accept-Encoding': encoding };
+      for (const path of ['/v1/events?since=0', '/v1/version', '/v1/health', '/v1/events?since=9']) {
+        const response = await server.request(path, { token: ALICE, headers });
+        expect(response.headers.get('Vary'), `${path} ${encoding}`).toBe('Accept-Encoding');
+      }
+      const head = await server.request('/v1/events?since=0', { method: 'HEAD', token: ALICE, headers });
+      expect(head.headers.get('Vary')).toBeNull();
+    }
+    const off = testServer({ compression: false });
+    expect((await off.request('/v1/events?since=0', { token: ALICE })).headers.get('Vary')).toBeNull();
+  });
+
   it('uses defaultPullLimit when the pull gives no limit', async () => {
     const server = testServer({ limits: { defaultPullLimit: 2 } });
     await server.push(events().many(3));

@@ -166,6 +166,8 @@ export interface SyncEnv {
     route: string;
     problem: ProblemDocument;
     failure: unknown;
+    /** Set when the route put `Vary: Accept-Encoding` on its answer itself. */
+    vary: boolean;
   };
 }
 
@@ -176,6 +178,12 @@ export interface SyncEnv {
 export type SyncHandler = Hono<SyncEnv> & SyncHandlerControls;
 
 const JSON_HEADERS = { 'Content-Type': MEDIA_TYPES.json };
+const JSON_VARY_HEADERS = { ...JSON_HEADERS, Vary: 'Accept-Encoding' };
+
+/** Whether `Accept-Encoding` takes no compression at all (none, or only `identity`): the usual case on a LAN or loopback. */
+function takesNoEncoding(header: string | undefined): boolean {
+  return header === undefined || /^\s*identity\s*$/i.test(header);
+}
 
 /**
  * Makes the server side of the v1 wire protocol (docs/protocol.md): push, pull, latest version,
@@ -288,7 +296,28 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     const corsOptions = options.cors === true ? {} : options.cors;
     app.use(cors({ exposeHeaders: ['Retry-After', 'WWW-Authenticate'], ...corsOptions }));
   }
-  if (options.compression ?? true) app.use(compress({ encoding: 'gzip' }));
+  const compression = options.compression ?? true;
+  if (compression) {
+    const gzip = compress({ encoding: 'gzip' });
+    app.use(async (c, next) => {
+      if (!takesNoEncoding(c.req.header('Accept-Encoding'))) return gzip(c, next);
+      await next();
+      // Nothing is compressed for this client. A route that set Vary itself (pull, push, version) needs
+      // nothing more; other answers get compress's headers from compress (reading a response's headers
+      // makes @hono/node-server build the whole Response, about half a millisecond for a page).
+      if (c.get('vary') !== true) await gzip(c, async () => {});
+    });
+  }
+
+  /**
+   * The headers of a JSON answer, with the `Vary: Accept-Encoding` compress would add (it adds none to
+   * a HEAD answer), so that it need not look at the response.
+   */
+  const jsonHeaders = (c: Context<SyncEnv>): Record<string, string> => {
+    if (!compression || c.req.method === 'HEAD') return JSON_HEADERS;
+    c.set('vary', true);
+    return JSON_VARY_HEADERS;
+  };
 
   const requireIdentity: MiddlewareHandler<SyncEnv> = async (c, next) => {
     const identity = await identify(authenticate, c.req.raw);
@@ -332,7 +361,7 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       const events = decodePushRequest(json, limits.maxEventsPerPush);
       const failures = checkEvents(events, limits.maxEventBytes);
       const results = await push(events, failures, identity, c.req.raw.signal);
-      return c.body(JSON.stringify(encodePushResponse(results)), 200, JSON_HEADERS);
+      return c.body(JSON.stringify(encodePushResponse(results)), 200, jsonHeaders(c));
     },
   );
 
@@ -353,16 +382,16 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     if (store.readsJson) {
       // The stored JSON goes into the page as it is: the same bytes as encodePullResponse, no parse.
       const page = await store.readJson(tenant, readOptions).catch(refuse);
-      return c.body(pullResponseJson(page), 200, JSON_HEADERS);
+      return c.body(pullResponseJson(page), 200, jsonHeaders(c));
     }
     const page = await store.read(tenant, readOptions).catch(refuse);
-    return c.body(JSON.stringify(encodePullResponse(page)), 200, JSON_HEADERS);
+    return c.body(JSON.stringify(encodePullResponse(page)), 200, jsonHeaders(c));
   });
 
   app.get(PROTOCOL_PATHS.version, route(PROTOCOL_PATHS.version), requireIdentity, async (c) => {
     const { tenant } = c.get('identity');
     const latest = await store.latestVersion(tenant, { signal: c.req.raw.signal });
-    return c.body(JSON.stringify(encodeVersionResponse(latest)), 200, JSON_HEADERS);
+    return c.body(JSON.stringify(encodeVersionResponse(latest)), 200, jsonHeaders(c));
   });
 
   app.get(PROTOCOL_PATHS.stream, route(PROTOCOL_PATHS.stream), requireIdentity, async (c) => {
