@@ -125,7 +125,7 @@ describe('createSyncHandler routes', () => {
     const server = testServer();
     await server.push([events().make('todo-1')]);
     for (const encoding of [undefined, 'identity', 'gzip']) {
-      const headers = encoding === undefined ? {} : { 'Accept-Encoding': encoding };
+      const headers: Record<string, string> = encoding === undefined ? {} : { 'Accept-Encoding': encoding };
       for (const path of ['/v1/events?since=0', '/v1/version', '/v1/health', '/v1/events?since=9']) {
         const response = await server.request(path, { token: ALICE, headers });
         expect(response.headers.get('Vary'), `${path} ${encoding}`).toBe('Accept-Encoding');
