@@ -6,6 +6,7 @@ import { SyncError } from '../errors/sync-error.js';
 import type { AppendResult } from '../server/server-event-log.js';
 import type { Transport } from '../transport/transport.js';
 import { CursorVersion } from '../version/cursor-version.js';
+import { MemoryEventStore } from '../store/memory-event-store.js';
 import { manualConnectivity } from './connectivity.js';
 import type { EventState, SyncEventMap } from './sync-types.js';
 import { createWorld, keepLocal, keepRemote, park } from './test-support.js';
@@ -46,6 +47,27 @@ describe('SyncManager', () => {
       await manager.sync();
       const [second] = await manager.append(todo('t1', 'Oat milk'));
       expect(second?.metadata.baseVersion).toBe('1');
+    });
+
+    it('puts concurrent appends in the store together, in call order, and fails a malformed one alone', async () => {
+      const store = new MemoryEventStore();
+      const calls: number[] = [];
+      const appendLocal = store.appendLocal.bind(store);
+      store.appendLocal = (events, options) => {
+        calls.push(events.length);
+        return appendLocal(events, options);
+      };
+      const { manager } = world.client('a', { store });
+      const results = await Promise.allSettled([
+        manager.append(todo('t1', 'one')),
+        manager.append([todo('t2', 'two'), todo('t3', 'three')]),
+        manager.append({ type: '', aggregateId: 't4', data: {} }),
+        manager.append(todo('t1', 'four')),
+      ]);
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      expect(calls).toEqual([4]);
+      const titles = (await store.pending()).map((entry) => (entry.event.data as { title: string }).title);
+      expect(titles).toEqual(['one', 'two', 'three', 'four']);
     });
 
     it('appends a list all or none', async () => {

@@ -102,6 +102,13 @@ export type ConflictChoice =
   /** Push these events instead. */
   | { readonly events: readonly EventInput[]; readonly reasons?: readonly string[] };
 
+interface AppendRequest {
+  readonly inputs: readonly EventInput[];
+  readonly signal: AbortSignal | undefined;
+  resolve(events: Event[]): void;
+  reject(error: unknown): void;
+}
+
 interface Run {
   readonly controller: AbortController;
   readonly promise: Promise<SyncResult>;
@@ -164,6 +171,8 @@ export class SyncManager {
   readonly #suspects = new Set<string>();
   /** Appends and conflict decisions take turns at the outbox; see `#exclusive`. */
   #outboxLock: Promise<void> = Promise.resolve();
+  /** Appends waiting for the outbox lock; they go to the store together. */
+  readonly #appendQueue: AppendRequest[] = [];
   #clockResumed = false;
 
   /** @throws SyncError `invalid_input` for missing or impossible options. */
@@ -246,34 +255,80 @@ export class SyncManager {
   async append(input: EventInput | readonly EventInput[], options: SignalOptions = {}): Promise<Event[]> {
     this.#enter(options.signal);
     const inputs: readonly EventInput[] = Array.isArray(input) ? input : [input as EventInput];
-    // Under the outbox lock, so that no conflict decision rewrites the outbox between these steps.
-    const events = await this.#exclusive(async () => {
-      await this.#resumeClock(options.signal);
-      const bases = new Map<string, string>();
-      const made: Event[] = [];
-      for (const item of inputs) {
-        if (!item || typeof item !== 'object')
-          throw new SyncError('invalid_input', 'append takes an event input or a list of them');
-        let base = item.metadata?.baseVersion ?? bases.get(item.aggregateId);
-        if (base === undefined && typeof item.aggregateId === 'string') {
-          base = (await this.#store.aggregateVersion(item.aggregateId, options)).toString();
-          bases.set(item.aggregateId, base);
-        }
-        made.push(
-          this.#factory.create({
-            ...item,
-            metadata: { ...item.metadata, ...(base === undefined ? {} : { baseVersion: base }) },
-          }),
-        );
-      }
-      if (made.length > 0) await this.#store.appendLocal(made, options);
-      return made;
+    if (inputs.length === 0) return [];
+    const events = await new Promise<Event[]>((resolve, reject) => {
+      this.#appendQueue.push({ inputs, signal: options.signal, resolve, reject });
+      // The first append of a burst schedules a drain; the others join it while it waits for the lock.
+      if (this.#appendQueue.length === 1) void this.#exclusive(() => this.#drainAppends());
     });
-    if (events.length === 0) return [];
     this.#emitter.emit('event.appended', { events });
     await this.#refreshCounts();
     this.#auto.appended();
     return events;
+  }
+
+  /**
+   * Appends everything queued, under the outbox lock (no conflict decision rewrites the outbox between
+   * reading the base versions and appending), in one `appendLocal` call, so concurrent appends share a
+   * store transaction. Each caller's events are still all or none: a caller whose input is malformed
+   * fails alone, and when the store refuses the shared call, each caller is tried on its own.
+   */
+  async #drainAppends(): Promise<void> {
+    const requests = this.#appendQueue.splice(0);
+    try {
+      await this.#resumeClock(undefined);
+    } catch (error) {
+      for (const request of requests) request.reject(error);
+      return;
+    }
+    const bases = new Map<string, string>();
+    const ready: { request: AppendRequest; events: Event[] }[] = [];
+    for (const request of requests) {
+      try {
+        throwIfAborted(request.signal);
+        const events: Event[] = [];
+        for (const item of request.inputs) {
+          if (!item || typeof item !== 'object') {
+            throw new SyncError('invalid_input', 'append takes an event input or a list of them');
+          }
+          let base = item.metadata?.baseVersion ?? bases.get(item.aggregateId);
+          if (base === undefined && typeof item.aggregateId === 'string') {
+            base = (await this.#store.aggregateVersion(item.aggregateId)).toString();
+            bases.set(item.aggregateId, base);
+          }
+          events.push(
+            this.#factory.create({
+              ...item,
+              metadata: { ...item.metadata, ...(base === undefined ? {} : { baseVersion: base }) },
+            }),
+          );
+        }
+        ready.push({ request, events });
+      } catch (error) {
+        request.reject(error);
+      }
+    }
+    if (ready.length === 0) return;
+    try {
+      await this.#store.appendLocal(
+        ready.flatMap(({ events }) => events),
+        ready.length === 1 ? { signal: ready[0]?.request.signal } : {},
+      );
+      for (const { request, events } of ready) request.resolve(events);
+    } catch (error) {
+      if (ready.length === 1) {
+        ready[0]?.request.reject(error);
+        return;
+      }
+      for (const { request, events } of ready) {
+        try {
+          await this.#store.appendLocal(events, { signal: request.signal });
+          request.resolve(events);
+        } catch (alone) {
+          request.reject(alone);
+        }
+      }
+    }
   }
 
   /**
