@@ -111,22 +111,30 @@ export class HlcTimestamp implements Version {
 // `YYYY-MM-DDTHH:MM:SS.mmmZ` (already matched by FORM) to milliseconds, or undefined for a date
 // that does not exist (2026-02-30, hour 24…). Done with numbers: no Date objects on this hot path.
 function isoMillis(iso: string): number | undefined {
-  const year = Number(iso.slice(0, 4));
-  const month = Number(iso.slice(5, 7));
-  const day = Number(iso.slice(8, 10));
-  const hour = Number(iso.slice(11, 13));
-  const minute = Number(iso.slice(14, 16));
-  const second = Number(iso.slice(17, 19));
-  const millis = Number(iso.slice(20, 23));
+  // Digits read in place: no substrings (every event a client pulls or a server takes comes here).
+  const year = digits(iso, 0, 4);
+  const month = digits(iso, 5, 7);
+  const day = digits(iso, 8, 10);
+  const hour = digits(iso, 11, 13);
+  const minute = digits(iso, 14, 16);
+  const second = digits(iso, 17, 19);
+  const millis = digits(iso, 20, 23);
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
   if (day > days) return undefined;
   const time = Date.UTC(year, month - 1, day, hour, minute, second, millis);
   // Date.UTC maps years 0-99 to 1900-1999; those are before the epoch and refused anyway.
   return year < 100
     ? new Date(Date.UTC(2000, month - 1, day, hour, minute, second, millis)).setUTCFullYear(year)
     : time;
+}
+
+/** The decimal number of the ASCII digits `text[start..end)` (FORM has matched them as digits). */
+function digits(text: string, start: number, end: number): number {
+  let value = 0;
+  for (let i = start; i < end; i++) value = value * 10 + (text.charCodeAt(i) - 48);
+  return value;
 }
 
 function invalid(why: string): SyncError {
