@@ -16,3 +16,5 @@ export type {
 export { describeMachine, formatMachine } from './machine.js';
 export type { Machine } from './machine.js';
 export { formatRate, formatResult } from './report.js';
+export { benchEvents, batchesOf } from './fixtures.js';
+export type { BenchEventsOptions } from './fixtures.js';

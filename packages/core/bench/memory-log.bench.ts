@@ -1,33 +1,10 @@
-import { defineBenchmark, type SampleContext } from '../../bench/src/index.js';
-import { CursorVersion, EventFactory, MemoryServerEventLog, type Event, type VersionedEvent } from '@eventsync/core';
+import { batchesOf, benchEvents, defineBenchmark, type SampleContext } from '../../bench/src/index.js';
+import { CursorVersion, MemoryServerEventLog, type Event, type VersionedEvent } from '@eventsync/core';
 
 const TENANT = 'acme';
 const BATCH = 1_000;
 const AGGREGATES = 1_000;
 const MiB = 2 ** 20;
-
-/**
- * `size` valid events on `AGGREGATES` aggregates, each with the `baseVersion` of its aggregate's previous
- * event (event `i` lands at cursor `i + 1`), so the server runs its conflict check and finds none.
- * `metadata.tenant` is already the log's, so the log stores the events as they are.
- */
-function buildEvents(size: number): Event[] {
-  const factory = new EventFactory({ clientId: 'bench-client' });
-  return Array.from({ length: size }, (_, i) =>
-    factory.create({
-      type: 'todo.added',
-      aggregateId: `todo-${i % AGGREGATES}`,
-      data: { title: `Buy milk #${i}`, done: false, tags: ['home', 'errand'], priority: i % 5 },
-      metadata: { tenant: TENANT, baseVersion: String(i < AGGREGATES ? 0 : i - AGGREGATES + 1) },
-    }),
-  );
-}
-
-function batchesOf<T>(items: readonly T[]): T[][] {
-  const batches: T[][] = [];
-  for (let i = 0; i < items.length; i += BATCH) batches.push(items.slice(i, i + BATCH));
-  return batches;
-}
 
 const retained = (context: SampleContext<unknown>, before: number) => ({
   'retained MiB': (context.heapUsed() - before) / MiB,
@@ -38,7 +15,7 @@ const append = defineBenchmark({
   description: `MemoryServerEventLog.append in batches of ${BATCH} (validation, duplicate and conflict checks) vs array.push + Map.set`,
   units: 'events',
   size: 100_000,
-  setup: (size) => batchesOf(buildEvents(size)),
+  setup: (size) => batchesOf(benchEvents(size, { aggregates: AGGREGATES, tenant: TENANT }), BATCH),
   baseline: {
     name: 'array + Map by id',
     setup: (context) => ({ events: [] as Event[], byId: new Map<string, Event>(), before: context.heapUsed() }),
@@ -80,8 +57,8 @@ const read = defineBenchmark({
   repeat: 15,
   async setup(size) {
     const log = new MemoryServerEventLog();
-    const events = buildEvents(size);
-    for (const batch of batchesOf(events)) await log.append(TENANT, batch);
+    const events = benchEvents(size, { aggregates: AGGREGATES, tenant: TENANT });
+    for (const batch of batchesOf(events, BATCH)) await log.append(TENANT, batch);
     const all: VersionedEvent[] = events.map((event, i) => ({ event, version: CursorVersion.of(i + 1) }));
     return { log, all };
   },

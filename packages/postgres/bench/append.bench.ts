@@ -1,30 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { EventFactory, type Event } from '@eventsync/core';
-import { defineBenchmark } from '../../bench/src/index.js';
+import { batchesOf, benchEvents, defineBenchmark } from '../../bench/src/index.js';
 import { PostgresEventStore } from '../src/index.js';
-import { batchesOf, rawInserts } from './raw-inserts.js';
+import { rawInserts } from './raw-inserts.js';
 
 const URL = process.env.EVENTSYNC_PG_URL;
 const TENANT = 'acme';
 const BATCH = 1_000;
 const AGGREGATES = 1_000;
 const SIZE = 100_000;
-
-/**
- * `size` valid events on `AGGREGATES` aggregates, each with the `baseVersion` of its aggregate's previous
- * event (event `i` lands at cursor `i + 1`), so the store runs its conflict check and finds none.
- */
-function buildEvents(size: number): Event[] {
-  const factory = new EventFactory({ clientId: 'bench-client' });
-  return Array.from({ length: size }, (_, i) =>
-    factory.create({
-      type: 'todo.added',
-      aggregateId: `todo-${i % AGGREGATES}`,
-      data: { title: `Buy milk #${i}`, done: false, tags: ['home', 'errand'], priority: i % 5 },
-      metadata: { tenant: TENANT, baseVersion: String(i < AGGREGATES ? 0 : i - AGGREGATES + 1) },
-    }),
-  );
-}
 
 const append = defineBenchmark({
   name: 'postgres/postgres-event-store.append',
@@ -46,7 +29,7 @@ const append = defineBenchmark({
     const schema = `es_bench_${randomBytes(4).toString('hex')}`;
     // The store makes the schema, so both sides write to the same tables and indexes.
     const store = await PostgresEventStore.open({ connectionString: URL!, schema, poolOptions: { max: 2 } });
-    const batches = batchesOf(buildEvents(size), BATCH);
+    const batches = batchesOf(benchEvents(size, { aggregates: AGGREGATES, tenant: TENANT }), BATCH);
     const raw = await rawInserts(URL!, schema, TENANT, batches);
     return { schema, store, batches, raw };
   },

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { EventFactory, type Event } from '@eventsync/core';
 import { HttpTransport } from '@eventsync/http';
-import { defineBenchmark, type Benchmark } from '../../bench/src/index.js';
+import { batchesOf, defineBenchmark, type Benchmark } from '../../bench/src/index.js';
 import { PostgresEventStore } from '../src/index.js';
 import { startSyncNode, type SyncNode } from '../test/sync-nodes.js';
-import { batchesOf, rawInserts, type RawInserts } from './raw-inserts.js';
+import { rawInserts, type RawInserts } from './raw-inserts.js';
 
 const URL = process.env.EVENTSYNC_PG_URL;
 const TENANT = 'acme'; // the tenant of the nodes' tokens (test/fixtures/sync-node.ts)

@@ -71,10 +71,3 @@ function insertStatement(schema: string, rows: number): string {
   });
   return `INSERT INTO "${schema}".events (tenant, seq, id, aggregate_id, type, client_id, json) VALUES ${values.join(', ')}`;
 }
-
-/** Splits `items` into batches of `size`. */
-export function batchesOf<T>(items: readonly T[], size: number): T[][] {
-  const batches: T[][] = [];
-  for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
-  return batches;
-}

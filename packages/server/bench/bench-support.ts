@@ -1,6 +1,7 @@
 // Shared by the server benchmarks and their server process (bench-server.ts).
 
-import { EventFactory, type Event } from '@eventsync/core';
+import type { Event } from '@eventsync/core';
+import { batchesOf, benchEvents } from '../../bench/src/index.js';
 import type { SqliteEventStoreOptions } from '@eventsync/sqlite';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -53,28 +54,12 @@ export function workspace(name: string) {
   };
 }
 
-/**
- * `size` valid events on `aggregates` aggregates, each with the `baseVersion` of its aggregate's
- * previous event (event `i` lands at cursor `i + 1` of an empty log), so the server runs its conflict
- * check and finds none. `metadata.tenant` is the log's, so the stored JSON is the event as it is.
- */
+/** `size` events for the bench tenant: see `benchEvents`. */
 export function buildEvents(size: number, aggregates = 1_000, clientId = 'bench-client'): Event[] {
-  const factory = new EventFactory({ clientId });
-  return Array.from({ length: size }, (_, i) =>
-    factory.create({
-      type: 'todo.added',
-      aggregateId: `todo-${i % aggregates}`,
-      data: { title: `Buy milk #${i}`, done: false, tags: ['home', 'errand'], priority: i % 5 },
-      metadata: { tenant: BENCH_TENANT, baseVersion: String(i < aggregates ? 0 : i - aggregates + 1) },
-    }),
-  );
+  return benchEvents(size, { aggregates, clientId, tenant: BENCH_TENANT });
 }
 
-export function batchesOf<T>(items: readonly T[], size: number): T[][] {
-  const batches: T[][] = [];
-  for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
-  return batches;
-}
+export { batchesOf };
 
 /** The value below which `p` (0–1) of the values lie (nearest rank); `values` must not be empty. */
 export function percentile(values: readonly number[], p: number): number {

@@ -2,36 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CursorVersion, EventFactory, type Event } from '@eventsync/core';
-import { defineBenchmark } from '../../bench/src/index.js';
+import { CursorVersion, type Event } from '@eventsync/core';
+import { batchesOf, benchEvents, defineBenchmark } from '../../bench/src/index.js';
 import { SqliteEventStore } from '../src/index.js';
 
 const TENANT = 'acme';
 const BATCH = 1_000;
 const AGGREGATES = 1_000;
-
-/**
- * `size` valid events on `AGGREGATES` aggregates, each with the `baseVersion` of its aggregate's previous
- * event (event `i` lands at cursor `i + 1`), so the store runs its conflict check and finds none.
- * `metadata.tenant` is already the log's, so the stored JSON is the event as it is.
- */
-function buildEvents(size: number): Event[] {
-  const factory = new EventFactory({ clientId: 'bench-client' });
-  return Array.from({ length: size }, (_, i) =>
-    factory.create({
-      type: 'todo.added',
-      aggregateId: `todo-${i % AGGREGATES}`,
-      data: { title: `Buy milk #${i}`, done: false, tags: ['home', 'errand'], priority: i % 5 },
-      metadata: { tenant: TENANT, baseVersion: String(i < AGGREGATES ? 0 : i - AGGREGATES + 1) },
-    }),
-  );
-}
-
-function batchesOf<T>(items: readonly T[]): T[][] {
-  const batches: T[][] = [];
-  for (let i = 0; i < items.length; i += BATCH) batches.push(items.slice(i, i + BATCH));
-  return batches;
-}
 
 /** The row the store writes for an event, as the raw side inserts it (JSON made before the clock starts). */
 type Row = [tenant: string, seq: number, id: string, aggregateId: string, type: string, clientId: string, json: string];
@@ -76,7 +53,7 @@ const append = defineBenchmark({
   repeat: 5,
   warmup: 1,
   setup(size) {
-    const batches = batchesOf(buildEvents(size));
+    const batches = batchesOf(benchEvents(size, { aggregates: AGGREGATES, tenant: TENANT }), BATCH);
     let seq = 0;
     const rows = batches.map((batch) =>
       batch.map((event): Row => {
@@ -140,7 +117,8 @@ const read = defineBenchmark({
     const files = workspace();
     const path = files.newPath();
     const store = new SqliteEventStore({ path });
-    for (const batch of batchesOf(buildEvents(size))) await store.append(TENANT, batch);
+    for (const batch of batchesOf(benchEvents(size, { aggregates: AGGREGATES, tenant: TENANT }), BATCH))
+      await store.append(TENANT, batch);
     const db = new Database(path, { readonly: true });
     const page = db.prepare<[string, number, number], { seq: number; json: string }>(
       'SELECT seq, json FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?',
