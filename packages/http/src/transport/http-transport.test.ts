@@ -377,6 +377,29 @@ describe('HttpTransport timeouts, aborts and close', () => {
     await expectSyncError(() => transport.health(), 'closed');
     await expectSyncError(() => transport.subscribe(() => undefined), 'closed');
   });
+  it('runs many requests at once without piling listeners on one signal, and closes them all', async () => {
+    answer('/v1/version', async () => {
+      await delay(5000);
+      return HttpResponse.json({ latest: '1' });
+    });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const transport = connect();
+      const pending = Array.from({ length: 25 }, () => transport.latestVersion());
+      await delay(20);
+      await transport.close();
+      const outcomes = await Promise.allSettled(pending);
+      expect(outcomes.every((outcome) => outcome.status === 'rejected' && isSyncError(outcome.reason, 'closed'))).toBe(
+        true,
+      );
+      await delay(10);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
 
 describe('HttpTransport tokens', () => {

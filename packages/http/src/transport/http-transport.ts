@@ -178,6 +178,11 @@ export class HttpTransport implements Transport {
   readonly #stream: Required<HttpStreamOptions>;
   readonly #random: () => number;
   readonly #closing = new AbortController();
+  /**
+   * Requests in flight, aborted one by one on close: each holds its own listener, so many concurrent
+   * requests never pile listeners onto one shared signal (Node warns past ten).
+   */
+  readonly #inFlight = new Set<Exchange>();
   readonly #streams = new Set<LiveStream>();
   #refreshing: Promise<string | undefined> | undefined;
 
@@ -354,8 +359,10 @@ export class HttpTransport implements Transport {
   /** Aborts requests in flight (they reject with `SyncError('closed')`) and closes every stream. Idempotent. */
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
+    const closed = new SyncError('closed', 'The HTTP transport was closed');
     for (const stream of [...this.#streams]) stream.close();
-    this.#closing.abort(new SyncError('closed', 'The HTTP transport was closed'));
+    this.#closing.abort(closed);
+    for (const exchange of [...this.#inFlight]) exchange.abort(closed);
   }
 
   #enter(signal: AbortSignal | undefined): void {
@@ -401,7 +408,8 @@ export class HttpTransport implements Transport {
     signal: AbortSignal | undefined,
     decode: (json: unknown) => T,
   ): Promise<T> {
-    const exchange = new Exchange([signal, this.#closing.signal], this.#timeoutMs, what);
+    const exchange = new Exchange([signal], this.#timeoutMs, what);
+    this.#inFlight.add(exchange);
     try {
       const response = await this.#send(what, spec, exchange);
       const text = await readText(response, exchange, what);
@@ -417,6 +425,7 @@ export class HttpTransport implements Transport {
       }
       return decode(json);
     } finally {
+      this.#inFlight.delete(exchange);
       exchange.dispose();
     }
   }
@@ -426,7 +435,8 @@ export class HttpTransport implements Transport {
     signal: AbortSignal,
   ): Promise<{ response: Response; exchange: Exchange }> {
     const what = 'Opening the live stream';
-    const exchange = new Exchange([signal, this.#closing.signal], this.#timeoutMs, what);
+    // The stream's own signal is enough: closing the transport closes every stream first.
+    const exchange = new Exchange([signal], this.#timeoutMs, what);
     try {
       const spec: RequestSpec = {
         method: 'GET',
