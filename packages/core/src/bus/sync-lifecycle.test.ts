@@ -1,11 +1,8 @@
 import { expectSyncError, FakeClock } from '@eventsync/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Event } from '../event/event.js';
-import type { AppendResult } from '../server/server-event-log.js';
 import { manualConnectivity } from '../sync/connectivity.js';
 import type { SyncEventMap } from '../sync/sync-types.js';
-import { createWorld, keepLocal } from '../sync/test-support.js';
-import type { Transport } from '../transport/transport.js';
+import { createWorld, keepLocal, rejecting } from '../sync/test-support.js';
 import type { Envelope } from './envelope.js';
 import { EventBus } from './event-bus.js';
 import { publishSyncLifecycle, SYNC_LIFECYCLE_SUBJECTS, type SyncLifecycleEnvelope } from './sync-lifecycle.js';
@@ -153,23 +150,3 @@ describe('publishSyncLifecycle', () => {
     expect(SYNC_LIFECYCLE_SUBJECTS).toHaveLength(12);
   });
 });
-
-function rejecting(transport: Transport, type: string): Transport {
-  return new Proxy(transport, {
-    get(target, key, receiver) {
-      if (key === 'push') {
-        return async (events: readonly Event[], options?: { signal?: AbortSignal }): Promise<AppendResult[]> => {
-          const allowed = events.filter((event) => event.type !== type);
-          const results = allowed.length > 0 ? await target.push(allowed, options) : [];
-          const byId = new Map(results.map((result) => [result.id, result]));
-          return events.map(
-            (event) =>
-              byId.get(event.id) ?? { id: event.id, status: 'rejected', code: 'forbidden', reason: 'not allowed' },
-          );
-        };
-      }
-      const value = Reflect.get(target, key, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryEventStore } from '../store/memory-event-store.js';
-import { createWorld, keepLocal, keepRemote } from '../sync/test-support.js';
+import { createWorld, keepLocal, keepRemote, rejecting, spyPush } from '../sync/test-support.js';
 import { Projection, type ProjectionDefinition } from './projection.js';
 
 type Titles = Readonly<Record<string, string>>;
@@ -100,20 +100,13 @@ describe('Projection', () => {
     // A's event lands after B's pull and before B's push: B's own event is confirmed at version 2
     // while its cursor is still 0.
     const b = world.client('b', {
-      wrap: (transport) => ({
-        push: async (events, options) => {
-          if (!raced) {
-            raced = true;
-            await a.manager.append(set('t1', 'from a'));
-            await a.manager.sync();
-          }
-          return transport.push(events, options);
-        },
-        pull: (since, options) => transport.pull(since, options),
-        latestVersion: (options) => transport.latestVersion(options),
-        subscribe: (handler, options) => transport.subscribe(handler, options),
-        close: () => transport.close(),
-      }),
+      wrap: (transport) =>
+        spyPush(transport, async () => {
+          if (raced) return;
+          raced = true;
+          await a.manager.append(set('t1', 'from a'));
+          await a.manager.sync();
+        }),
     });
     await b.manager.append(set('t2', 'from b'));
     await b.manager.sync();
@@ -128,19 +121,7 @@ describe('Projection', () => {
 
   it('drops the effect of a local event the server rejected for good', async () => {
     const b = world.client('b', {
-      wrap: (transport) => ({
-        push: async (events) =>
-          events.map((event) => ({
-            id: event.id,
-            status: 'rejected' as const,
-            code: 'forbidden',
-            reason: 'read-only',
-          })),
-        pull: (since, options) => transport.pull(since, options),
-        latestVersion: (options) => transport.latestVersion(options),
-        subscribe: (handler, options) => transport.subscribe(handler, options),
-        close: () => transport.close(),
-      }),
+      wrap: (transport) => rejecting(transport, 'todo.set', 'read-only'),
     });
     const view = new Projection({ store: b.store, definition: titles, manager: b.manager });
     await b.manager.append(set('t1', 'never allowed'));

@@ -3,13 +3,20 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Conflict, ConflictResolver } from '../conflict/conflict.js';
 import type { Event } from '../event/event.js';
 import { SyncError } from '../errors/sync-error.js';
-import type { AppendResult } from '../server/server-event-log.js';
-import type { Transport } from '../transport/transport.js';
 import { CursorVersion } from '../version/cursor-version.js';
 import { MemoryEventStore } from '../store/memory-event-store.js';
 import { manualConnectivity } from './connectivity.js';
 import type { EventState, SyncEventMap } from './sync-types.js';
-import { createWorld, keepLocal, keepRemote, park } from './test-support.js';
+import {
+  createWorld,
+  keepLocal,
+  keepRemote,
+  losingPushAnswers,
+  park,
+  rejecting,
+  spyPull,
+  spyPush,
+} from './test-support.js';
 
 type World = ReturnType<typeof createWorld>;
 
@@ -522,75 +529,4 @@ function recording(resolver: ConflictResolver, seen: Conflict[]): ConflictResolv
       return resolver.resolve(conflict, context);
     },
   };
-}
-
-function spyPush(transport: Transport, before: (events: readonly Event[]) => unknown): Transport {
-  return new Proxy(transport, {
-    get(target, key, receiver) {
-      if (key === 'push') {
-        return async (events: readonly Event[], options?: { signal?: AbortSignal }): Promise<AppendResult[]> => {
-          await before(events);
-          return target.push(events, options);
-        };
-      }
-      const value = Reflect.get(target, key, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
-
-function spyPull(transport: Transport, before: () => unknown): Transport {
-  return new Proxy(transport, {
-    get(target, key, receiver) {
-      if (key === 'pull') {
-        return async (...args: Parameters<Transport['pull']>) => {
-          await before();
-          return target.pull(...args);
-        };
-      }
-      const value = Reflect.get(target, key, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
-
-function losingPushAnswers(transport: Transport, lose: () => boolean): Transport {
-  return new Proxy(transport, {
-    get(target, key, receiver) {
-      if (key === 'push') {
-        return async (events: readonly Event[], options?: { signal?: AbortSignal }): Promise<AppendResult[]> => {
-          const results = await target.push(events, options);
-          if (lose()) throw new SyncError('network', 'the answer was lost');
-          return results;
-        };
-      }
-      const value = Reflect.get(target, key, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
-
-function rejecting(transport: Transport, type: string): Transport {
-  return new Proxy(transport, {
-    get(target, key, receiver) {
-      if (key === 'push') {
-        return async (events: readonly Event[], options?: { signal?: AbortSignal }): Promise<AppendResult[]> => {
-          const allowed = events.filter((event) => event.type !== type);
-          const results = allowed.length > 0 ? await target.push(allowed, options) : [];
-          const byId = new Map(results.map((result) => [result.id, result]));
-          return events.map(
-            (event) =>
-              byId.get(event.id) ?? {
-                id: event.id,
-                status: 'rejected',
-                code: 'forbidden',
-                reason: 'not allowed in tests',
-              },
-          );
-        };
-      }
-      const value = Reflect.get(target, key, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }
