@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +123,25 @@ describe('eventsync', () => {
     again.stop.abort();
     expect(await again.exit).toBe(0);
     expect(again.stdout.some((line) => line.startsWith('{'))).toBe(false);
+  });
+
+  it('serves a built web app from the same origin with --static, and the endpoint beside it', async () => {
+    const app = join(folder, 'dist');
+    mkdirSync(app);
+    writeFileSync(join(app, 'index.html'), '<!doctype html><title>todos</title>');
+    const serving = run(['serve', '--db', join(folder, 'app.db'), '--port', '0', '--token', 'tok', '--static', app]);
+    const url = await urlOf(serving.stdout);
+    expect(serving.stdout).toContain(`eventsync: the app in ${realpathSync(app)} at ${url}/`);
+    expect(await (await fetch(`${url}/`)).text()).toContain('<title>todos</title>');
+    expect(await (await fetch(`${url}/lists/1`)).text()).toContain('<title>todos</title>');
+    expect((await fetch(`${url}/v1/health`)).status).toBe(200);
+    expect((await fetch(`${url}/v1/version`)).status).toBe(401);
+    serving.stop.abort();
+    expect(await serving.exit).toBe(0);
+
+    const missing = run(['serve', '--db', join(folder, 'app.db'), '--port', '0', '--static', join(folder, 'none')]);
+    expect(await missing.exit).toBe(1);
+    expect(missing.stderr.join('\n')).toMatch(/cannot serve --static: .*none does not exist; build the app first/);
   });
 
   const postgresUrl = process.env.EVENTSYNC_PG_URL;

@@ -1,11 +1,12 @@
 import { isSyncError, type ServerEventLog } from '@eventsync/core';
-import { createSyncHandler, serve, type Identity, type RequestLogger } from '@eventsync/server';
+import { createSyncHandler, serve, type Identity, type RequestLogger, type Servable } from '@eventsync/server';
 import { PostgresEventStore } from '@eventsync/postgres';
 import { SqliteEventStore } from '@eventsync/sqlite';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseServeArgs, SERVE_USAGE, UsageError, type ServeArgs } from './serve-args.js';
+import { staticFiles, type StaticFiles } from './static-files.js';
 
 /** Where the command writes and what it reads besides its arguments; tests replace it. */
 export interface CliIo {
@@ -84,6 +85,15 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
 }
 
 async function runServe(args: ServeArgs, io: CliIo): Promise<number> {
+  let files: StaticFiles | undefined;
+  if (args.static !== undefined) {
+    try {
+      files = staticFiles(args.static);
+    } catch (error) {
+      io.stderr(`eventsync: cannot serve --static: ${reason(error)}`);
+      return 1;
+    }
+  }
   let store: ServerEventLog;
   let where: string;
   if (args.postgres !== undefined) {
@@ -129,9 +139,17 @@ async function runServe(args: ServeArgs, io: CliIo): Promise<number> {
     ...(args.cors.length > 0 ? { cors: { origin: args.cors.includes('*') ? '*' : [...args.cors] } } : {}),
   });
 
+  const app: Servable =
+    files === undefined
+      ? handler
+      : {
+          fetch: (request, env) => files.answer(request) ?? handler.fetch(request, env),
+          close: (options) => handler.close(options),
+        };
+
   let running;
   try {
-    running = await serve(handler, {
+    running = await serve(app, {
       port: args.port,
       host: args.host,
       ...(io.signal ? { signal: io.signal } : {}),
@@ -146,6 +164,7 @@ async function runServe(args: ServeArgs, io: CliIo): Promise<number> {
   }
 
   io.stdout(`eventsync: serving ${where} at ${running.url}`);
+  if (files !== undefined) io.stdout(`eventsync: the app in ${files.root} at ${running.url}/`);
   if (generated !== undefined) {
     io.stdout(`eventsync: token for tenant "${args.tenant}" (generated; choose your own with --token): ${generated}`);
     io.stdout(`eventsync: try  curl -H "Authorization: Bearer ${generated}" ${running.url}/v1/version`);

@@ -18,6 +18,8 @@ export interface ServeArgs {
   readonly log: boolean;
   /** A bearer token that may read `/v1/metrics` and `/metrics`; none: no metrics endpoint. */
   readonly metricsToken?: string;
+  /** A folder of a built web app to serve beside the endpoint, from the same origin. */
+  readonly static?: string;
 }
 
 /** Defaults of `eventsync serve`. */
@@ -52,6 +54,8 @@ Options:
   --cors <origin>    lets browser pages on this origin call the server; * for any. Repeatable.
   --metrics-token <t> serves the counters at /v1/metrics (JSON) and /metrics (Prometheus) to this bearer
                      token; also read from EVENTSYNC_METRICS_TOKEN. Without it there is no metrics endpoint.
+  --static <dir>     also serves the web app built in this folder (it must hold an index.html) at /,
+                     from the same origin as the endpoint; /v1/ and /metrics stay the endpoint's
   --quiet            no request logs (by default one JSON line per request on standard output)
   -h, --help         this help
 
@@ -85,6 +89,7 @@ export function parseServeArgs(
         cors: { type: 'string', multiple: true },
         quiet: { type: 'boolean' },
         'metrics-token': { type: 'string' },
+        static: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -125,8 +130,10 @@ export function parseServeArgs(
   if (metricsToken !== undefined && !TOKEN.test(metricsToken)) {
     throw new UsageError('--metrics-token is made of A-Z a-z 0-9 - . _ ~ + / (and = at the end)');
   }
+  if (values.static !== undefined && values.static.trim() === '') throw new UsageError('--static needs a folder');
   return {
     db,
+    ...(values.static === undefined ? {} : { static: values.static }),
     ...(metricsToken === undefined ? {} : { metricsToken }),
     ...(postgres === undefined ? {} : { postgres }),
     port,
