@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (`pnpm test`): installs what the tests need, starts a throwaway PostgreSQL,
-# then builds, type-checks, lints and runs every vitest project. Extra arguments go to `vitest run`.
+# then builds, type-checks, lints, checks the API reference and runs every vitest project. Extra
+# arguments go to `vitest run`.
 # Safe to run again and again: system packages are installed only when missing, and the PostgreSQL
 # server it starts is stopped and deleted on exit, whatever happens.
 set -euo pipefail
@@ -161,6 +162,11 @@ pnpm run typecheck
 
 section "Lint"
 pnpm run lint
+
+# A TSDoc link that resolves to nothing, or an exported API that refers to an unexported type, fails
+# (typedoc.json treats validation warnings as errors). Nothing is written: `pnpm docs:api` renders it.
+section "API reference (typedoc)"
+pnpm run docs:api --emit none
 
 section "Test"
 status=0

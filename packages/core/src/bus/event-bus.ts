@@ -28,7 +28,7 @@ export interface BusObserver {
 
 /** Where a failure the bus caught came from; see {@link EventBusOptions.onError}. */
 export interface BusErrorContext {
-  /** A subscription's callback, its filter, or an observer hook. */
+  /** `'handler'`: a subscription's callback; `'filter'`: its filter; `'observer'`: an observer hook. */
   readonly source: MailboxErrorSource;
   /** The subscription concerned, if any (`onPublish` concerns none). */
   readonly subscription?: Subscription;

@@ -10,7 +10,11 @@ import { Queue } from './queue.js';
  */
 export type OfferResult = 'skipped' | 'delivered' | 'queued' | 'dropped' | 'full';
 
-/** Where a failure a mailbox caught came from. */
+/**
+ * Where a failure a mailbox caught came from.
+ *
+ * @inline
+ */
 export type MailboxErrorSource = 'handler' | 'filter' | 'observer';
 
 /** A producer's stake in items waiting for room under `block`. */

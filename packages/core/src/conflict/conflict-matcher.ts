@@ -5,13 +5,14 @@ import type { Conflict } from './conflict.js';
 import { invalidInput } from './resolver-support.js';
 
 /**
- * Decides whether a rule of {@link ruleBased} applies to a conflict. Build one with {@link eventType},
- * {@link aggregateId}, {@link changedFields}, {@link metadata} or {@link predicate}, and combine them with
- * {@link and}, {@link or} and {@link not}; or write your own object with these two methods.
+ * Decides whether a rule of {@link ruleBased} applies to a conflict. Build one with {@link match.eventType},
+ * {@link match.aggregateId}, {@link match.changedFields}, {@link match.metadata} or {@link match.predicate},
+ * and combine them with {@link match.and}, {@link match.or} and {@link match.not}; or write your own object
+ * with these two methods.
  *
  * @example
  * ```ts
- * const titleEdits: ConflictMatcher = and(eventType('todo.renamed'), not(metadata('locked', true)));
+ * const titleEdits: ConflictMatcher = match.and(match.eventType('todo.renamed'), match.not(match.metadata('locked', true)));
  * titleEdits.describe(); // 'and(eventType("todo.renamed"), not(metadata("locked", true)))'
  * ```
  */
@@ -28,7 +29,7 @@ export interface ConflictMatcher {
  *
  * @example
  * ```ts
- * ruleBased({ rules: [{ when: eventType('cart.item_added', 'cart.item_removed'), use: keepBoth() }], fallback: lastWriteWins() });
+ * ruleBased({ rules: [{ when: match.eventType('cart.item_added', 'cart.item_removed'), use: keepBoth() }], fallback: lastWriteWins() });
  * ```
  */
 export function eventType(...types: string[]): ConflictMatcher {
@@ -50,8 +51,8 @@ export function eventType(...types: string[]): ConflictMatcher {
  *
  * @example
  * ```ts
- * aggregateId('invoice-*'); // invoice-1, invoice-2026-04
- * aggregateId(/^user-\d+$/);
+ * match.aggregateId('invoice-*'); // invoice-1, invoice-2026-04
+ * match.aggregateId(/^user-\d+$/);
  * ```
  */
 export function aggregateId(pattern: string | RegExp): ConflictMatcher {
@@ -85,7 +86,7 @@ export function aggregateId(pattern: string | RegExp): ConflictMatcher {
  *
  * @example
  * ```ts
- * changedFields('title', 'description');
+ * match.changedFields('title', 'description');
  * ```
  */
 export function changedFields(...fields: string[]): ConflictMatcher {
@@ -107,8 +108,8 @@ export function changedFields(...fields: string[]): ConflictMatcher {
  *
  * @example
  * ```ts
- * metadata('origin', 'import');
- * metadata('schemaVersion', (version) => typeof version === 'number' && version < 3);
+ * match.metadata('origin', 'import');
+ * match.metadata('schemaVersion', (version) => typeof version === 'number' && version < 3);
  * ```
  */
 export function metadata(
@@ -138,7 +139,7 @@ export function metadata(
  *
  * @example
  * ```ts
- * predicate((conflict) => conflict.remote.length > 10, 'many remote edits');
+ * match.predicate((conflict) => conflict.remote.length > 10, 'many remote edits');
  * ```
  */
 export function predicate(test: (conflict: Conflict) => boolean, description?: string): ConflictMatcher {
@@ -163,7 +164,7 @@ export function predicate(test: (conflict: Conflict) => boolean, description?: s
  *
  * @example
  * ```ts
- * and(eventType('todo.renamed'), aggregateId('todo-*'));
+ * match.and(match.eventType('todo.renamed'), match.aggregateId('todo-*'));
  * ```
  */
 export function and(...matchers: ConflictMatcher[]): ConflictMatcher {
@@ -179,7 +180,7 @@ export function and(...matchers: ConflictMatcher[]): ConflictMatcher {
  *
  * @example
  * ```ts
- * or(changedFields('price'), metadata('origin', 'import'));
+ * match.or(match.changedFields('price'), match.metadata('origin', 'import'));
  * ```
  */
 export function or(...matchers: ConflictMatcher[]): ConflictMatcher {
@@ -195,7 +196,7 @@ export function or(...matchers: ConflictMatcher[]): ConflictMatcher {
  *
  * @example
  * ```ts
- * not(eventType('todo.deleted'));
+ * match.not(match.eventType('todo.deleted'));
  * ```
  */
 export function not(matcher: ConflictMatcher): ConflictMatcher {
