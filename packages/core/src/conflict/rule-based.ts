@@ -43,10 +43,10 @@ export interface RuleBasedOptions {
  * const events = new EventFactory({ clientId: 'phone-1' });
  * const resolver = ruleBased({
  *   rules: [
- *     { name: 'cart', when: eventType('cart.item_added', 'cart.item_removed'), use: keepBoth() },
- *     { name: 'titles', when: changedFields('title'), use: fieldMerge() },
- *     { name: 'imports', when: or(metadata('origin', 'import'), aggregateId('legacy-*')), use: remoteWins() },
- *     { name: 'locked', when: predicate((conflict) => conflict.remote.length > 3, 'busy aggregate'), use: manual() },
+ *     { name: 'cart', when: match.eventType('cart.item_added', 'cart.item_removed'), use: keepBoth() },
+ *     { name: 'titles', when: match.changedFields('title'), use: fieldMerge() },
+ *     { name: 'imports', when: match.or(match.metadata('origin', 'import'), match.aggregateId('legacy-*')), use: remoteWins() },
+ *     { name: 'locked', when: match.predicate((conflict) => conflict.remote.length > 3, 'busy aggregate'), use: manual() },
  *   ],
  *   fallback: lastWriteWins(),
  * });

@@ -164,7 +164,7 @@ interface RequestSpec {
  *   baseUrl: 'https://example.com/sync',
  *   token: ({ refresh }) => (refresh ? auth.refresh() : auth.token()),
  * });
- * const manager = new SyncManager({ store, transport });
+ * const manager = new SyncManager({ store, transport, clientId: 'phone-1' });
  * ```
  */
 export class HttpTransport implements Transport {
