@@ -233,7 +233,6 @@ export function mountView(app: TodoSync): () => void {
   );
   strategy.addEventListener('change', () => {
     app.strategy = strategy.value as Strategy;
-    console.info(`strategy: ${app.strategy}`);
   });
   $('#device').textContent = app.store.clientId.slice(-6);
 

@@ -127,6 +127,11 @@ async function pending(device: Device): Promise<string> {
   return (await device.page.locator('#status-pending').textContent()) ?? '';
 }
 
+/** Waits until the device's outbox is empty: everything it recorded is on the server. */
+async function saved(device: Device): Promise<void> {
+  await device.page.locator('#status-pending', { hasText: 'all saved' }).waitFor({ timeout: CONVERGE_MS });
+}
+
 async function shoot(device: Device, step: string): Promise<void> {
   await device.page.screenshot({ path: path.join(artifacts, `${step}-${device.name}.png`), fullPage: true });
 }
@@ -194,11 +199,11 @@ describe.skipIf(missing)(title, { timeout: 60_000 }, () => {
     expect(await pending(phone)).toBe('1 pending');
     await shoot(phone, '2-offline-edit');
     await rename(laptop, 'Buy milk', 'Buy soy milk'); // later, so it wins everywhere
-    await converge([laptop], ['Buy soy milk', '[x] Call the plumber']);
+    await saved(laptop); // on the server before the phone is back
 
     await phone.context.setOffline(false);
     await converge([phone, laptop], ['Buy soy milk', '[x] Call the plumber']);
-    await phone.page.locator('#status-pending', { hasText: 'all saved' }).waitFor({ timeout: CONVERGE_MS });
+    await saved(phone);
     await shoot(phone, '3-converged-lww');
   });
 
@@ -208,7 +213,7 @@ describe.skipIf(missing)(title, { timeout: 60_000 }, () => {
     await phone.page.locator('#status-network', { hasText: 'Offline' }).waitFor();
     await rename(phone, 'Buy soy milk', 'Buy almond milk');
     await rename(laptop, 'Buy soy milk', 'Buy rice milk');
-    await converge([laptop], ['Buy rice milk', '[x] Call the plumber']);
+    await saved(laptop);
 
     await phone.context.setOffline(false);
     const inbox = phone.page.getByRole('region', { name: /Conflicts/ });
