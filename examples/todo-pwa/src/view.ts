@@ -20,6 +20,8 @@ export function mountView(app: TodoSync): () => void {
   const stops: (() => void)[] = [];
   const list = $<HTMLUListElement>('#list');
   const rows = new Map<string, { element: HTMLLIElement; todo: Todo }>();
+  /** Todos with changes still in the outbox. */
+  let unsynced = new Set<string>();
 
   // ---- Acting: every user action is an event -------------------------------------------------------
   const act = (what: string, action: () => Promise<unknown>): void => {
@@ -59,6 +61,7 @@ export function mountView(app: TodoSync): () => void {
     element.innerHTML = `
       <label class="check"><input type="checkbox" /><span class="box" aria-hidden="true"></span></label>
       <span class="title"></span>
+      <span class="sync-mark" title="Not on the server yet" aria-label="not synced yet"></span>
       <button type="button" class="icon edit" title="Edit">✎</button>
       <button type="button" class="icon delete" title="Delete">✕</button>`;
     element.querySelector<HTMLInputElement>('input')!.addEventListener('change', (change) => {
@@ -128,6 +131,7 @@ export function mountView(app: TodoSync): () => void {
         render(existing.element, change.value);
       } else {
         const element = createRow(change.value);
+        element.classList.toggle('unsynced', unsynced.has(change.key));
         rows.set(change.key, { element, todo: change.value });
         place(element, change.value);
       }
@@ -158,6 +162,23 @@ export function mountView(app: TodoSync): () => void {
   };
   renderStatus(app.manager.status);
   stops.push(app.manager.on('status.changed', () => renderStatus(app.manager.status)));
+
+  // Rows with changes not yet on the server get a mark, from the outbox (small: it drains on each sync).
+  const markUnsynced = (): void =>
+    act('read the outbox', async () => {
+      const pending = await app.store.pending();
+      unsynced = new Set(pending.map((entry) => entry.event.aggregateId));
+      for (const [id, row] of rows) row.element.classList.toggle('unsynced', unsynced.has(id));
+    });
+  let pendingCount = -1;
+  stops.push(
+    app.manager.on('status.changed', () => {
+      if (app.manager.status.pending === pendingCount) return;
+      pendingCount = app.manager.status.pending;
+      markUnsynced();
+    }),
+  );
+  markUnsynced();
   stops.push(app.leader.subscribe(() => renderStatus(app.manager.status)));
   $<HTMLButtonElement>('#sync-now').addEventListener('click', () => act('sync', () => app.manager.sync()));
 

@@ -180,6 +180,13 @@ describe.skipIf(missing)(title, { timeout: 60_000 }, () => {
       (await fetch('/manifest.webmanifest')).json(),
     );
     expect(manifest).toMatchObject({ name: 'Todos · eventsync', display: 'standalone', start_url: '/' });
+    // Chromium's own verdict on installability (manifest, icons, service worker): no errors.
+    const cdp = await phone.context.newCDPSession(phone.page);
+    const { installabilityErrors } = (await cdp.send('Page.getInstallabilityErrors')) as {
+      installabilityErrors: { errorId: string }[];
+    };
+    expect(installabilityErrors.map((error) => error.errorId)).toEqual([]);
+    await cdp.detach();
     await expect(phone.page.locator('#status-network').textContent()).resolves.toBe('Online');
   });
 
@@ -197,6 +204,7 @@ describe.skipIf(missing)(title, { timeout: 60_000 }, () => {
     await phone.page.locator('#status-network', { hasText: 'Offline' }).waitFor();
     await rename(phone, 'Buy milk', 'Buy oat milk');
     expect(await pending(phone)).toBe('1 pending');
+    await phone.page.locator('.todo.unsynced .title', { hasText: 'Buy oat milk' }).waitFor();
     await shoot(phone, '2-offline-edit');
     await rename(laptop, 'Buy milk', 'Buy soy milk'); // later, so it wins everywhere
     await saved(laptop); // on the server before the phone is back
@@ -204,6 +212,7 @@ describe.skipIf(missing)(title, { timeout: 60_000 }, () => {
     await phone.context.setOffline(false);
     await converge([phone, laptop], ['Buy soy milk', '[x] Call the plumber']);
     await saved(phone);
+    await phone.page.locator('.todo.unsynced').waitFor({ state: 'detached', timeout: CONVERGE_MS });
     await shoot(phone, '3-converged-lww');
   });
 
