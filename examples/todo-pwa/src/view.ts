@@ -155,7 +155,7 @@ export function mountView(app: TodoSync): () => void {
       : current.lastSyncAt === undefined
         ? 'not synced yet'
         : `synced ${time.format(current.lastSyncAt)}`;
-    $('#status-live').textContent = current.live === 'live' ? 'live' : '';
+    $('#status-live').textContent = online && current.live === 'live' ? 'live' : '';
     const error = current.lastError;
     $('#status-error').textContent = error && online ? describeSyncError(error) : '';
     $('#connect').hidden = !(error && isSyncError(error, 'unauthorized'));
