@@ -112,8 +112,21 @@ describe('tenants of the node:http app', () => {
     ]);
     expect((await serverLog(server, GLOBEX)).map((item) => item.version)).toEqual(['1']);
     expect(await serverLog(server, ACME)).toEqual([]);
+
+    // Ids are per tenant: pushing an id globex holds is neither `duplicate` nor `id_reused` for acme.
+    const [globexEvent] = await globex.local.load(CursorVersion.ZERO);
+    const copy = { ...globexEvent!.event, data: { text: 'acme guessed an id' } };
+    const guessed = await server.call(`${sync}/v1/events`, ACME, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ events: [copy] }),
+    });
+    expect(((await guessed.json()) as { results: unknown[] }).results).toEqual([
+      { id: copy.id, status: 'accepted', version: '1' },
+    ]);
+    expect((await serverLog(server, GLOBEX))[0]?.event).toEqual(globexEvent!.event);
     const stats = await server.call('/api/stats', ACME);
-    expect(await stats.json()).toMatchObject({ tenant: 'acme', events: 0 });
+    expect(await stats.json()).toMatchObject({ tenant: 'acme', events: 1 });
   });
 
   it("streams each tenant's new events to that tenant's subscribers only", async () => {
