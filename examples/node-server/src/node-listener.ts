@@ -7,7 +7,7 @@ export type FetchHandler = (request: Request) => Response | Promise<Response>;
 export interface NodeListenerOptions {
   /**
    * Told of a failure the listener answered with a bare `500` (the handler threw) or cut the
-   * connection over (the response body failed midway).
+   * connection over (the response body failed midway, or node:http refused the response's headers).
    *
    * @defaultValue none
    */
@@ -50,23 +50,24 @@ export function nodeListener(
     // can carry the next request (node:http does this itself only for bodies nobody started reading).
     res.once('finish', () => void body?.discardRest());
 
+    let request: Request;
+    try {
+      request = new Request(requestUrl(req), {
+        method: req.method ?? 'GET',
+        headers: requestHeaders(req.rawHeaders),
+        signal: aborted.signal,
+        ...(body ? { body: body.stream, duplex: 'half' } : {}),
+      });
+    } catch {
+      // What `fetch` cannot express (a TRACE request, a header value it refuses) is the client's mistake.
+      return failure(res, 400, 'Bad Request', 'invalid_request');
+    }
     let response: Response;
     try {
-      response = await fetch(
-        new Request(requestUrl(req), {
-          method: req.method ?? 'GET',
-          headers: requestHeaders(req.rawHeaders),
-          signal: aborted.signal,
-          ...(body ? { body: body.stream, duplex: 'half' } : {}),
-        }),
-      );
+      response = await fetch(request);
     } catch (error) {
       options.onError?.(error);
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { 'Content-Type': 'application/problem+json' });
-        res.end(JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, code: 'internal' }));
-      }
-      return;
+      return failure(res, 500, 'Internal Server Error', 'internal');
     }
     await writeResponse(response, res, options.onError);
   };
@@ -77,6 +78,13 @@ export function nodeListener(
       res.destroy(error instanceof Error ? error : undefined);
     });
   };
+}
+
+/** A bare problem document, when the handler could not be asked or failed to answer. */
+function failure(res: ServerResponse, status: number, title: string, code: string): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { 'Content-Type': 'application/problem+json' });
+  res.end(JSON.stringify({ type: 'about:blank', title, status, code }));
 }
 
 /** The request's URL: its target as sent (never resolved, so `//x/y` stays a path) on the `Host` it named. */

@@ -172,4 +172,17 @@ describe('nodeListener', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ status: 500, code: 'internal' });
     expect(errors).toEqual([new Error('boom')]);
   });
+
+  it('answers 400 problem+json for a request fetch cannot express, without asking the handler', async () => {
+    let asked = 0;
+    const url = await listen(() => {
+      asked++;
+      return new Response('ok');
+    });
+    const answer = await send(url, { method: 'TRACE' });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ status: 400, code: 'invalid_request' });
+    expect(asked).toBe(0);
+    expect((await send(url)).status).toBe(200);
+  });
 });
