@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CursorVersion, MemoryEventStore, SyncManager, type Event } from '@eventsync/core';
+import { CursorVersion, MemoryEventStore, SyncManager } from '@eventsync/core';
 import { SqliteEventStore } from '@eventsync/sqlite';
 import { WebSocket } from 'ws';
 import { attachWebSocketSync, DEFAULT_SOCKET_PATH, WebSocketTransport } from './index.js';
@@ -61,7 +61,7 @@ async function titles(device: Device): Promise<string> {
 }
 
 async function confirmedIds(device: Device): Promise<string[]> {
-  return (await device.store.load(CursorVersion.ZERO)).map((item: { event: Event }) => item.event.id);
+  return (await device.store.load(CursorVersion.ZERO)).map((item) => item.event.id);
 }
 
 /** Waits until `condition` holds, checking every 10 ms, for at most 5 s. */

@@ -566,6 +566,24 @@ describe('with SyncManagers and beside HTTP', () => {
     expect(await title(phone.store)).toEqual(await title(laptop.store));
   });
 
+  it('serves a WebSocketServer of your own, announcing the smaller of its maxPayload and maxBodyBytes', async () => {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 3000 });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    const store = new MemoryServerEventLog();
+    const sync = attachWebSocketSync<string>(wss, { store, tokens: TOKENS, limits: { maxBodyBytes: 8000 } });
+    cleanups.push(async () => {
+      await sync.close({ timeoutMs: 200 });
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await store.close();
+    });
+    expect(sync.limits.maxBodyBytes).toBe(3000);
+    const { port } = wss.address() as { port: number };
+    const transport = connect(`ws://127.0.0.1:${port}`);
+    const batch = Array.from({ length: 4 }, () => alice.make('a', { data: { note: 'n'.repeat(1000) } }));
+    expect(versions(await transport.push(batch))).toEqual(['1', '2', '3', '4']);
+  });
+
   it('shares the HTTP handler broker: a push over HTTP reaches a WebSocket subscription, and back', async () => {
     const store = new MemoryServerEventLog();
     const handler = createSyncHandler<string>({ store, tokens: TOKENS });
