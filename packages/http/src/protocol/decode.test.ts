@@ -64,6 +64,29 @@ describe('decodePushResponse', () => {
     expect(error.message).toContain('result 0 is for');
   });
 
+  it('takes the empty id the server gives the rejection of a pushed item without an id', () => {
+    const { id: _id, ...withoutId } = batch[0]!;
+    const sent = [withoutId, batch[1]!] as unknown as typeof batch;
+    const body = {
+      results: [
+        { id: '', status: 'rejected', code: 'invalid_event', reason: 'Invalid event: id must be a ULID' },
+        { id: batch[1]!.id, status: 'accepted', version: '7' },
+      ],
+    };
+    expect(decodePushResponse(body, sent)).toEqual([
+      { id: '', status: 'rejected', code: 'invalid_event', reason: 'Invalid event: id must be a ULID' },
+      { id: batch[1]!.id, status: 'accepted', version: v(7) },
+    ]);
+  });
+
+  it('refuses an empty id on any result but a rejection, and on a rejection of an event that had one', async () => {
+    const accepted = { results: [{ id: '', status: 'accepted', version: '1' }] };
+    const error = await expectSyncError(() => decodePushResponse(accepted, ['']), 'protocol');
+    expect(error.details.field).toBe('results.0.id');
+    const rejected = { results: [{ id: '', status: 'rejected', code: 'invalid_event', reason: '' }] };
+    await expectSyncError(() => decodePushResponse(rejected, batch.slice(0, 1)), 'protocol');
+  });
+
   it('refuses accepted versions that do not increase', async () => {
     const body = {
       results: [

@@ -41,7 +41,8 @@ const DEFAULT_DECODE_LIMITS: EventLimits = { maxEventBytes: Number.POSITIVE_INFI
  * in the batch's order, with the same ids; accepted events at increasing versions.
  *
  * @param json - the parsed body (untrusted).
- * @param batch - the events that were pushed, or their ids.
+ * @param batch - the events that were pushed, or their ids (an item without a string id is answered
+ *   with `id: ""`, and must be `rejected`).
  * @throws SyncError `protocol` saying what is wrong.
  *
  * @example
@@ -60,8 +61,7 @@ export function decodePushResponse(json: unknown, batch: readonly (Pick<Event, '
   }
   let lastAccepted = -1;
   return results.map((result, i): AppendResult => {
-    const sent = batch[i] as Pick<Event, 'id'> | string;
-    const id = typeof sent === 'string' ? sent : sent.id;
+    const id = idOf(batch[i]);
     if (result.id !== id) {
       throw malformed('push response', `results.${i}.id`, `result ${i} is for ${result.id}, but event ${i} is ${id}`);
     }
@@ -266,6 +266,12 @@ function decodeVersionedEvents(
     previous = version.value;
     return { event: item.event, version };
   });
+}
+
+/** The id a result must carry for what was pushed: `""` for an item without a string id (the server's answer for it). */
+function idOf(sent: unknown): string {
+  const id: unknown = typeof sent === 'string' ? sent : (sent as { id?: unknown } | null)?.id;
+  return typeof id === 'string' ? id : '';
 }
 
 function parse<TSchema extends v.GenericSchema>(schema: TSchema, json: unknown, what: string): v.InferOutput<TSchema> {

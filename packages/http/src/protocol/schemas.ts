@@ -25,7 +25,8 @@ export const wireResultSchema = v.variant(
     v.object({ id: idSchema, status: v.literal('duplicate'), version: versionSchema }),
     v.object({ id: idSchema, status: v.literal('conflict'), latest: versionSchema, reason: v.string() }),
     v.object({
-      id: idSchema,
+      // `""` for a pushed item without a string id, which can only be rejected (docs/protocol.md).
+      id: v.string(),
       status: v.literal('rejected'),
       code: v.pipe(v.string(), v.minLength(1, 'Expected a non-empty rejection code')),
       reason: v.string(),
