@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['**/dist/', '**/node_modules/', 'coverage/', '.ci/', '.eventsync-test/', 'bench-results/'],
+    // docs/api/ is the API reference that `pnpm docs:api` generates.
+    ignores: ['**/dist/', '**/node_modules/', 'coverage/', '.ci/', '.eventsync-test/', 'bench-results/', 'docs/api/'],
   },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
