@@ -47,6 +47,7 @@ export type { MemoryEventStoreOptions } from './store/memory-event-store.js';
 
 export type {
   AppendNotice,
+  AppendOptions,
   AppendResult,
   JsonEventPage,
   JsonEventRow,
@@ -59,6 +60,7 @@ export type { MemoryServerEventLogOptions } from './server/memory-server-event-l
 export { decideAppend, checkTenant, DEFAULT_READ_LIMIT } from './server/decide-append.js';
 export type { AppendDecision, AppendLookup } from './server/decide-append.js';
 export { AppendListeners } from './server/append-listeners.js';
+export { CheckedEvents } from './server/checked-events.js';
 
 export type {
   LiveBatch,

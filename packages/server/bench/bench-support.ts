@@ -101,9 +101,15 @@ export interface BenchServer {
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const script = fileURLToPath(new URL('./bench-server.ts', import.meta.url));
 
+/**
+ * Node options for the server process from `EVENTSYNC_BENCH_SERVER_ARGS`, split on spaces: to profile
+ * the server, `EVENTSYNC_BENCH_SERVER_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' pnpm bench server/http.push`.
+ */
+const serverArgs = (process.env.EVENTSYNC_BENCH_SERVER_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+
 /** Starts bench-server.ts in a child process and waits until it serves. */
 export function startBenchServer(timeoutMs = 30_000): Promise<BenchServer> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...serverArgs, '--expose-gc', '--import', 'tsx', script], {
     cwd: root,
     env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.check.json') },
     stdio: ['pipe', 'pipe', 'pipe'],

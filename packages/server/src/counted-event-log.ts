@@ -1,5 +1,6 @@
 import type {
   AppendNotice,
+  AppendOptions,
   AppendResult,
   CursorVersion,
   Event,
@@ -47,7 +48,7 @@ export class CountedEventLog implements ServerEventLog {
     return { append: { ...this.#append }, read: { ...this.#read }, latestVersion: { ...this.#latestVersion } };
   }
 
-  async append(tenant: string, events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]> {
+  async append(tenant: string, events: readonly Event[], options?: AppendOptions): Promise<AppendResult[]> {
     const results = await counted(this.#append, () => this.#store.append(tenant, events, options));
     for (const result of results) if (result.status === 'accepted') this.#append.events++;
     return results;

@@ -1,5 +1,17 @@
-import { CursorVersion, MemoryServerEventLog, SyncError, type Event, type ReadOptions } from '@eventsync/core';
+import {
+  CheckedEvents,
+  CursorVersion,
+  MemoryServerEventLog,
+  SyncError,
+  type AppendOptions,
+  type Event,
+  type ReadOptions,
+} from '@eventsync/core';
+import { SqliteEventStore } from '@eventsync/sqlite';
 import { Hono } from 'hono';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createSyncHandler, type RequestLogEntry } from './index.js';
@@ -327,6 +339,94 @@ describe('createSyncHandler authorize', () => {
     const alice = events();
     await problemOf(await server.push([alice.make('todo-1'), alice.make('boom')]), 500, 'internal');
     expect((await server.store.latestVersion('acme')).toString()).toBe('0');
+  });
+});
+
+describe('createSyncHandler validates each pushed event once', () => {
+  /** A memory log that records the options of every append. */
+  function spiedStore(): {
+    store: MemoryServerEventLog;
+    appends: { events: readonly Event[]; options?: AppendOptions }[];
+  } {
+    const store = new MemoryServerEventLog();
+    const appends: { events: readonly Event[]; options?: AppendOptions }[] = [];
+    const append = store.append.bind(store);
+    store.append = (tenant, batch, options) => {
+      appends.push({ events: batch, ...(options === undefined ? {} : { options }) });
+      return append(tenant, batch, options);
+    };
+    return { store, appends };
+  }
+
+  it('hands the log the checks of the events it passes, with the JSON they were pushed as', async () => {
+    const { store, appends } = spiedStore();
+    const server = testServer({ store, authorize: (event) => event.aggregateId !== 'secret' });
+    const alice = events();
+    const batch = [
+      alice.make('todo-1'),
+      { ...alice.make('todo-2'), type: '' },
+      alice.make('secret'),
+      alice.make('todo-3'),
+    ];
+    const body = (await (await server.push(batch)).json()) as { results: { status: string }[] };
+    expect(body.results.map((result) => result.status)).toEqual(['accepted', 'rejected', 'rejected', 'accepted']);
+    const [{ events: appended, options }] = appends as [(typeof appends)[number]];
+    expect(appended.map((event) => event.id)).toEqual([batch[0]!.id, batch[3]!.id]);
+    const checked = options?.checked;
+    expect(checked).toBeInstanceOf(CheckedEvents);
+    expect(appended.map((event) => checked!.jsonFor(event))).toEqual(
+      [batch[0], batch[3]].map((e) => JSON.stringify(e)),
+    );
+  });
+
+  it('still rejects every malformed event, on SQLite as on memory', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'eventsync-validate-once-'));
+    const sqlite = new SqliteEventStore({ path: join(folder, 'events.db') });
+    try {
+      for (const store of [new MemoryServerEventLog(), sqlite]) {
+        const server = testServer({ store: store });
+        const alice = events();
+        const good = alice.make('todo-1');
+        const bad = [
+          { ...alice.make('todo-2'), data: { at: '2026' }, metadata: { clientId: 'alice' } },
+          { ...alice.make('todo-3'), id: 'not-a-ulid' },
+          { ...alice.make('todo-4'), aggregateId: 'a'.repeat(257) },
+          { ...alice.make('todo-5'), metadata: { ...alice.make('todo-5').metadata, baseVersion: 7 } },
+        ];
+        const body = (await (await server.push([...bad, good])).json()) as { results: { status: string }[] };
+        expect(body.results.map((result) => result.status)).toEqual([
+          'rejected',
+          'rejected',
+          'rejected',
+          'rejected',
+          'accepted',
+        ]);
+        const page = await store.read('acme');
+        expect(page.events.map((item) => item.event)).toEqual([good]);
+      }
+    } finally {
+      await sqlite.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('stores an event as it was pushed and checked, and checks again one that authorize changed', async () => {
+    const server = testServer({
+      authorize: (event) => {
+        if (event.aggregateId === 'todo-1') (event.data as Record<string, unknown>).title = 'changed';
+        if (event.aggregateId === 'todo-2') (event as { aggregateId: string }).aggregateId = '';
+        return true;
+      },
+    });
+    const alice = events();
+    const batch = [alice.make('todo-1', { data: { title: 'pushed' } }), alice.make('todo-2')];
+    const body = (await (await server.push(batch)).json()) as { results: { status: string; code?: string }[] };
+    expect(body.results.map((result) => `${result.status}:${result.code ?? ''}`)).toEqual([
+      'accepted:',
+      'rejected:invalid_event',
+    ]);
+    const page = await server.store.read('acme');
+    expect(page.events.map((item) => item.event)).toEqual([batch[0]]);
   });
 });
 

@@ -1,8 +1,8 @@
 import {
+  CheckedEvents,
   CursorVersion,
   isSyncError,
   SyncError,
-  checkedEventJson,
   utf8Length,
   type AppendResult,
   type Event,
@@ -13,7 +13,6 @@ import {
   decodePullQuery,
   decodePushRequest,
   encodePullResponse,
-  encodePushResponse,
   encodeVersionResponse,
   MEDIA_TYPES,
   problem,
@@ -38,6 +37,7 @@ import { CountedEventLog } from './counted-event-log.js';
 import { resolveLimits, type SyncLimits } from './limits.js';
 import { METRICS_PATHS, metricsGuard, metricsResponse, type MetricsOptions } from './metrics-endpoint.js';
 import { problemForError, problemResponse } from './problem-response.js';
+import { pushResponseJson } from './push-response-json.js';
 import { readJsonBody, tooLarge } from './request-body.js';
 import { consoleRequestLogger, type RequestLogger } from './request-log.js';
 import { SseBroker, type SseOptions } from './sse-broker.js';
@@ -359,9 +359,9 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       const identity = c.get('identity') as Identity<P>;
       const json = await readJsonBody(c.req.raw, limits);
       const events = decodePushRequest(json, limits.maxEventsPerPush);
-      const failures = checkEvents(events, limits.maxEventBytes);
-      const results = await push(events, failures, identity, c.req.raw.signal);
-      return c.body(JSON.stringify(encodePushResponse(results)), 200, jsonHeaders(c));
+      const { checked, failures } = checkEvents(events, limits.maxEventBytes);
+      const results = await push(events, checked, failures, identity, c.req.raw.signal);
+      return c.body(pushResponseJson(results), 200, jsonHeaders(c));
     },
   );
 
@@ -436,9 +436,13 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     });
   }
 
-  /** Appends the events `checkEvents` passed (and `authorize` allows); `failures` are the others' errors. */
+  /**
+   * Appends the events `checkEvents` passed (and `authorize` allows), with their checks, so the log
+   * need not validate them again; `failures` are the others' errors.
+   */
   async function push(
     events: readonly unknown[],
+    checked: CheckedEvents,
     failures: readonly (SyncError | undefined)[],
     identity: Identity<P>,
     signal: AbortSignal,
@@ -464,7 +468,7 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       positions.push(index);
     }
     if (passing.length > 0) {
-      const appended = await store.append(identity.tenant, passing, { signal });
+      const appended = await store.append(identity.tenant, passing, { signal, checked });
       if (appended.length !== passing.length) {
         throw new SyncError('internal', `The store answered ${appended.length} results for ${passing.length} events`);
       }
@@ -575,18 +579,23 @@ function pullResponseJson(page: JsonEventPage): string {
 
 /**
  * Validates every pushed event (as `validateEvent` does) and measures it from the same JSON: the
- * error of each malformed event (`undefined` for a valid one), for its `invalid_event` result. A push
- * with an event past `maxEventBytes`, valid or not, is refused whole first: `413` naming the limit and
- * the event.
+ * checks of the valid events (for the log, which then stores their JSON without validating them
+ * again), and the error of each malformed event (`undefined` for a valid one), for its
+ * `invalid_event` result. A push with an event past `maxEventBytes`, valid or not, is refused whole
+ * first: `413` naming the limit and the event.
  */
-function checkEvents(events: readonly unknown[], maxEventBytes: number): (SyncError | undefined)[] {
+function checkEvents(
+  events: readonly unknown[],
+  maxEventBytes: number,
+): { checked: CheckedEvents; failures: (SyncError | undefined)[] } {
+  const checked = new CheckedEvents();
   const failures = new Array<SyncError | undefined>(events.length);
   for (let i = 0; i < events.length; i++) {
     const event = events[i];
     let json: string | undefined;
     try {
-      // Unbounded here: the size is checked below, for every event, valid or not.
-      json = checkedEventJson(event, { maxEventBytes: Number.POSITIVE_INFINITY });
+      // Unbounded here: the size is checked below, for every event, valid or not (and by the log).
+      json = checked.check(event, UNBOUNDED_SIZE);
     } catch (error) {
       if (!isSyncError(error)) throw error;
       failures[i] = error;
@@ -603,8 +612,11 @@ function checkEvents(events: readonly unknown[], maxEventBytes: number): (SyncEr
       );
     }
   }
-  return failures;
+  return { checked, failures };
 }
+
+/** The shape bounds of `validateEvent`'s defaults, without a size bound. */
+const UNBOUNDED_SIZE = { maxEventBytes: Number.POSITIVE_INFINITY };
 
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CursorVersion, type AppendResult, type Event } from '@eventsync/core';
+import { CheckedEvents, CursorVersion, MemoryServerEventLog, type AppendResult, type Event } from '@eventsync/core';
 import { describeServerEventLogContract, expectSyncError, TestEvents } from '@eventsync/testkit';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from './schema.js';
@@ -369,5 +369,103 @@ describe('SqliteEventStore', () => {
       }
       expect(statuses(await store.append('acme', alice.many(1)))).toEqual(['accepted']);
     });
+  });
+});
+
+const alice = new TestEvents({ clientId: 'alice' });
+
+describe('SqliteEventStore conflict checks', () => {
+  /** A deterministic generator of 32-bit numbers (mulberry32), so a failing case can be replayed. */
+  function random(seed: number): (below: number) => number {
+    let state = seed;
+    return (below) => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % below;
+    };
+  }
+
+  const summary = (results: readonly AppendResult[]): string[] =>
+    results.map((result) => {
+      switch (result.status) {
+        case 'accepted':
+        case 'duplicate':
+          return `${result.status}@${result.version.value}`;
+        case 'conflict':
+          return `conflict@${result.latest.value}`;
+        case 'rejected':
+          return `rejected:${result.code}`;
+      }
+    });
+
+  it.each([1, 2, 3, 4, 5, 6])(
+    'answers random batches of several writers exactly as the memory log does (seed %i)',
+    async (seed) => {
+      const next = random(seed);
+      const sqlite = open(newPath());
+      const memory = new MemoryServerEventLog();
+      const clients = Array.from({ length: 7 }, (_, i) => new TestEvents({ clientId: `client-${i}` }));
+      const pushed: Event[] = [];
+      let latest = 0;
+      try {
+        for (let round = 0; round < 40; round++) {
+          // Few writers (one scan of the log since their base) or many (a lookup per aggregate), and
+          // bases from far behind (a lookup) to the head and past it.
+          const writers = 1 + next(next(3) === 0 ? 7 : 2);
+          const size = 1 + next(30);
+          const batch: Event[] = [];
+          for (let i = 0; i < size; i++) {
+            if (pushed.length > 0 && next(10) === 0) {
+              batch.push(pushed[next(pushed.length)]!); // pushed again: a duplicate
+              continue;
+            }
+            const client = clients[next(writers)]!;
+            const behind = next(4) === 0 ? next(latest + 1) : next(Math.min(latest, 5) + 1);
+            const base = next(20) === 0 ? latest + 1 + next(3) : Math.max(0, latest - behind);
+            const event = client.make(
+              `agg-${next(6)}`,
+              next(8) === 0 ? {} : { metadata: { baseVersion: String(base) } },
+            );
+            batch.push(event);
+          }
+          const checked = new CheckedEvents();
+          for (const event of batch) if (next(2) === 0) checked.check(event);
+          const [fromSqlite, fromMemory] = [
+            await sqlite.append('acme', batch, { checked }),
+            await memory.append('acme', batch),
+          ];
+          expect(summary(fromSqlite), `round ${round}`).toEqual(summary(fromMemory));
+          for (const [i, result] of fromMemory.entries()) if (result.status === 'accepted') pushed.push(batch[i]!);
+          latest = (await memory.latestVersion('acme')).value;
+        }
+        expect((await readAll(sqlite, 'acme')).map((item) => item.event)).toEqual(
+          (await memory.read('acme', { limit: 100_000 })).events.map((item) => item.event),
+        );
+      } finally {
+        await sqlite.close();
+      }
+    },
+  );
+
+  it('finds another client’s write on an aggregate far behind the head, and one right after the base', async () => {
+    const sqlite = open(newPath());
+    const bob = new TestEvents({ clientId: 'bob' });
+    try {
+      await sqlite.append('acme', [bob.make('todo-1'), ...bob.many(200, 10)]);
+      // Far behind: 200 events since the base, for one aggregate.
+      const far = await sqlite.append('acme', [alice.make('todo-1', { metadata: { baseVersion: '0' } })]);
+      expect(far[0]).toMatchObject({ status: 'conflict', latest: CursorVersion.of(1) });
+      // Right behind the head: the stretch since the base is one event.
+      const near = await sqlite.append('acme', [
+        bob.make('agg-3'),
+        alice.make('agg-3', { metadata: { baseVersion: '201' } }),
+      ]);
+      expect(near[1]).toMatchObject({ status: 'conflict', latest: CursorVersion.of(202) });
+      const own = await sqlite.append('acme', [alice.make('agg-4', { metadata: { baseVersion: '202' } })]);
+      expect(own[0]).toMatchObject({ status: 'accepted', version: CursorVersion.of(203) });
+    } finally {
+      await sqlite.close();
+    }
   });
 });

@@ -7,10 +7,13 @@ import {
   DEFAULT_READ_LIMIT,
   decideAppend,
   SyncError,
+  ULID_PATTERN,
   type AppendDecision,
   type AppendLookup,
   type AppendNotice,
+  type AppendOptions,
   type AppendResult,
+  type CheckedEvents,
   type Event,
   type EventLimits,
   type EventPage,
@@ -123,7 +126,9 @@ export class SqliteEventStore implements ServerEventLog {
   readonly #listeners = new AppendListeners();
   readonly #statements: ReturnType<typeof prepareStatements>;
   readonly #filteredReads = new Map<string, Database.Statement<unknown[], EventRow>>();
-  readonly #appendTransaction: Database.Transaction<(tenant: string, events: readonly Event[]) => AppendDecision>;
+  readonly #appendTransaction: Database.Transaction<
+    (tenant: string, events: readonly Event[], checked: CheckedEvents | undefined) => AppendDecision
+  >;
   readonly #readTransaction: Database.Transaction<
     (tenant: string, since: number, limit: number, filter: readonly FilterClause[]) => RowPage
   >;
@@ -152,13 +157,15 @@ export class SqliteEventStore implements ServerEventLog {
       throw toSyncError(error, `open ${where} as`, 'storage');
     }
     this.#db = db;
-    this.#appendTransaction = db.transaction((tenant, events) => this.#appendInTransaction(tenant, events));
+    this.#appendTransaction = db.transaction((tenant, events, checked) =>
+      this.#appendInTransaction(tenant, events, checked),
+    );
     this.#readTransaction = db.transaction((tenant, since, limit, filter) =>
       this.#readInTransaction(tenant, since, limit, filter),
     );
   }
 
-  async append(tenant: string, events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]> {
+  async append(tenant: string, events: readonly Event[], options?: AppendOptions): Promise<AppendResult[]> {
     this.#enter(tenant, options);
     if (!Array.isArray(events)) {
       throw new SyncError('invalid_input', 'append takes an array of events', { details: { field: 'events' } });
@@ -166,7 +173,7 @@ export class SqliteEventStore implements ServerEventLog {
     if (events.length === 0) return [];
     let decision: AppendDecision;
     try {
-      decision = this.#appendTransaction.immediate(tenant, events);
+      decision = this.#appendTransaction.immediate(tenant, events, options?.checked);
     } catch (error) {
       throw toSyncError(error, 'append to');
     }
@@ -231,48 +238,99 @@ export class SqliteEventStore implements ServerEventLog {
     }
   }
 
-  #appendInTransaction(tenant: string, events: readonly Event[]): AppendDecision {
+  #appendInTransaction(tenant: string, events: readonly Event[], checked: CheckedEvents | undefined): AppendDecision {
     const statements = this.#statements;
     const latest = this.#latest(tenant);
-    // One query answers every `existing` lookup of the batch: most batches have no stored id at all.
-    const ids = [...new Set(events.map(idOf).filter((id) => id !== ''))];
-    const stored = new Map<string, EventRow>();
-    if (ids.length > 0) {
-      for (const row of statements.byIds.all(JSON.stringify(ids), tenant)) stored.set(row.id, row);
+    const lookup = latest === 0 ? EMPTY_LOG : this.#prefetch(tenant, events, latest);
+    const decision = decideAppend(tenant, events, latest, lookup, this.#limits, checked);
+    const { accepted } = decision;
+    if (accepted.length === 0) return decision;
+    const { insert } = statements;
+    for (const { event, version, json } of accepted) {
+      insert.run(tenant, version.value, event.id, event.aggregateId, event.type, event.metadata.clientId, json);
     }
-    const foreign = new Map<string, number | undefined>();
-    const lookup: AppendLookup = {
+    statements.setLatest.run(tenant, accepted.at(-1)!.version.value);
+    return decision;
+  }
+
+  /**
+   * Reads, inside the append's transaction, what `decideAppend` will ask about, in a few queries
+   * whatever the batch's size: the batch's ids already stored, and for each writer (client) of the
+   * batch, the aggregates it writes to that another client wrote to after the writer's base, with
+   * their latest write. Nothing is written before `decideAppend` returns, so the answers hold for the
+   * whole batch.
+   *
+   * A writer's base is its lowest `baseVersion` in the batch: another client's latest write to an
+   * aggregate after that base is after an event's own (higher) base exactly when some other client
+   * wrote there after it. When the log since that base is short next to the batch (a client pushing
+   * what it just made), one scan of that stretch of the log answers for all of the writer's
+   * aggregates; otherwise each aggregate is looked up in its index.
+   */
+  #prefetch(tenant: string, events: readonly Event[], latest: number): AppendLookup {
+    const statements = this.#statements;
+    const ids = new Set<string>();
+    const writers = new Map<string, Writer>();
+    for (const candidate of events as readonly unknown[]) {
+      const event = candidate as Partial<Event> | null;
+      if (typeof event !== 'object' || event === null) continue;
+      const { id, aggregateId, metadata } = event;
+      if (typeof id === 'string' && ULID_PATTERN.test(id)) ids.add(id);
+      const clientId: unknown = metadata?.clientId;
+      const base = Number(metadata?.baseVersion);
+      if (typeof aggregateId !== 'string' || typeof clientId !== 'string' || !Number.isFinite(base)) continue;
+      // Clamped into the stored range: no stored event is after a base past the latest cursor.
+      const clamped = Math.max(0, Math.min(Math.floor(base), latest));
+      let writer = writers.get(clientId);
+      if (!writer) writers.set(clientId, (writer = { base: clamped, aggregates: new Map() }));
+      else if (clamped < writer.base) writer.base = clamped;
+      const known = writer.aggregates.get(aggregateId);
+      if (known === undefined || clamped < known) writer.aggregates.set(aggregateId, clamped);
+    }
+    const stored = new Map<string, EventRow>();
+    if (ids.size > 0) {
+      for (const row of statements.byIds.all(JSON.stringify([...ids]), tenant)) stored.set(row.id, row);
+    }
+    // Per writer, then aggregate: the latest write of another client after the base the answer holds
+    // from, and the aggregate's latest write. An aggregate without an entry has no such write.
+    const answers = new Map<string, { readonly from: number; readonly foreign: Map<string, ForeignWrite> }>();
+    const lookups: [aggregateId: string, clientId: string, base: number][] = [];
+    for (const [clientId, writer] of writers) {
+      const foreign = new Map<string, ForeignWrite>();
+      if (writers.size <= MAX_SCANNED_WRITERS && latest - writer.base <= SCAN_PER_AGGREGATE * writer.aggregates.size) {
+        for (const row of statements.foreignSince.all(tenant, writer.base, clientId)) {
+          if (!writer.aggregates.has(row.aggregate_id)) continue;
+          const last = statements.aggregateLatest.get(tenant, row.aggregate_id);
+          foreign.set(row.aggregate_id, { foreign: row.foreign, latest: last?.latest ?? row.foreign });
+        }
+        answers.set(clientId, { from: writer.base, foreign });
+      } else {
+        for (const [aggregateId, base] of writer.aggregates) lookups.push([aggregateId, clientId, base]);
+        answers.set(clientId, { from: -1, foreign });
+      }
+    }
+    if (lookups.length > 0) {
+      for (const row of statements.foreignWrites.all({ tenant, writers: JSON.stringify(lookups) })) {
+        const [aggregateId, clientId] = lookups[row.i]!;
+        answers.get(clientId)!.foreign.set(aggregateId, row);
+      }
+    }
+    return {
       existing: (id) => {
         const row = stored.get(id);
         return row && { event: parseEvent(row.json), version: CursorVersion.of(row.seq) };
       },
       foreignAfter: (aggregateId, baseVersion, clientId) => {
-        // A client's offline edits of one aggregate share their baseVersion: ask the database once.
-        // Nothing is written before decideAppend returns, so an answer holds for the whole batch.
-        const key = `${aggregateId}\u0000${baseVersion}\u0000${clientId}`;
-        if (foreign.has(key)) return foreign.get(key);
-        const row = statements.foreignAfter.get(clientId, tenant, aggregateId, baseVersion);
-        const answer = row?.foreign ? (row.latest ?? undefined) : undefined;
-        foreign.set(key, answer);
-        return answer;
+        const answer = answers.get(clientId);
+        const from = answer?.from === -1 ? writers.get(clientId)?.aggregates.get(aggregateId) : answer?.from;
+        if (answer === undefined || from === undefined || baseVersion < from) {
+          // Not foreseen by the prefetch (decideAppend asks only about valid events, which it saw): ask.
+          const row = statements.foreignAfter.get(clientId, tenant, aggregateId, baseVersion);
+          return row?.foreign ? (row.latest ?? undefined) : undefined;
+        }
+        const write = answer.foreign.get(aggregateId);
+        return write !== undefined && write.foreign > baseVersion ? write.latest : undefined;
       },
     };
-    const decision = decideAppend(tenant, events, latest, lookup, this.#limits);
-    const { accepted } = decision;
-    if (accepted.length === 0) return decision;
-    for (const { event, version, json } of accepted) {
-      statements.insert.run(
-        tenant,
-        version.value,
-        event.id,
-        event.aggregateId,
-        event.type,
-        event.metadata.clientId,
-        json,
-      );
-    }
-    statements.setLatest.run(tenant, accepted.at(-1)!.version.value);
-    return decision;
   }
 
   #readInTransaction(tenant: string, since: number, limit: number, filter: readonly FilterClause[]): RowPage {
@@ -336,6 +394,29 @@ function prepareStatements(db: Database.Database) {
     byIds: db.prepare<[string, string], EventRow & { id: string }>(
       `SELECT e.id, e.seq, e.json FROM json_each(?) AS j CROSS JOIN events AS e INDEXED BY events_tenant_id
         WHERE e.tenant = ? AND e.id = j.value`,
+    ),
+    // Per aggregate written to by another client than the given one after a cursor: its latest such write.
+    foreignSince: db.prepare<[string, number, string], { aggregate_id: string; foreign: number }>(
+      `SELECT aggregate_id, MAX(seq) AS "foreign" FROM events
+        WHERE tenant = ? AND seq > ? AND client_id <> ? GROUP BY aggregate_id`,
+    ),
+    aggregateLatest: db.prepare<[string, string], { latest: number | null }>(
+      'SELECT MAX(seq) AS latest FROM events INDEXED BY events_tenant_aggregate WHERE tenant = ? AND aggregate_id = ?',
+    ),
+    // Per [aggregate, writer, base] of the JSON array `writers` (numbered from 0) that another client
+    // wrote to after the base: the latest such write, and the aggregate's latest write. Writers with
+    // no such write (the usual case) make no row.
+    foreignWrites: db.prepare<[{ tenant: string; writers: string }], { i: number; foreign: number; latest: number }>(
+      `WITH w AS MATERIALIZED (
+         SELECT p.key AS i, p.value ->> 0 AS aggregate_id,
+                (SELECT MAX(e.seq) FROM events AS e INDEXED BY events_tenant_aggregate
+                  WHERE e.tenant = @tenant AND e.aggregate_id = p.value ->> 0 AND e.seq > p.value ->> 2
+                    AND e.client_id <> p.value ->> 1) AS "foreign"
+           FROM json_each(@writers) AS p)
+       SELECT i, "foreign",
+              (SELECT MAX(seq) FROM events INDEXED BY events_tenant_aggregate
+                WHERE tenant = @tenant AND aggregate_id = w.aggregate_id) AS latest
+         FROM w WHERE "foreign" IS NOT NULL`,
     ),
     foreignAfter: db.prepare<[string, string, string, number], { latest: number | null; foreign: number | null }>(
       `SELECT MAX(seq) AS latest, MAX(client_id <> ?) AS "foreign"
@@ -423,10 +504,29 @@ function filterClauses(filter: Filter | undefined): FilterClause[] {
   return clauses;
 }
 
-function idOf(candidate: unknown): string {
-  const id = (candidate as { id?: unknown } | null)?.id;
-  return typeof id === 'string' ? id : '';
+/** One writer (client) of a batch: its lowest base, and per aggregate it writes to, its lowest base there. */
+interface Writer {
+  base: number;
+  readonly aggregates: Map<string, number>;
 }
+
+/** Another client's latest write to an aggregate after a base, and the aggregate's latest write. */
+interface ForeignWrite {
+  readonly foreign: number;
+  readonly latest: number;
+}
+
+/**
+ * A scan of the log since a writer's base reads about 20 times as many events per millisecond as
+ * lookups of an aggregate each: scan when the stretch holds at most this many events per aggregate.
+ */
+const SCAN_PER_AGGREGATE = 8;
+
+/** Past this many writers (clients) in one batch, aggregates are looked up one by one. */
+const MAX_SCANNED_WRITERS = 4;
+
+/** The lookup of a tenant with no events yet: nothing is stored, nobody wrote anything. */
+const EMPTY_LOG: AppendLookup = { existing: () => undefined, foreignAfter: () => undefined };
 
 /** Stored events are plain JSON: `JSON.parse` makes a `__proto__` key an own property, never a prototype. */
 function parseEvent(json: string): Event {

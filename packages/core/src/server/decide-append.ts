@@ -3,6 +3,7 @@ import type { Event } from '../event/event.js';
 import { checkedEventJson, type EventLimits } from '../event/validate-event.js';
 import { isSyncError, SyncError } from '../errors/sync-error.js';
 import { CursorVersion } from '../version/cursor-version.js';
+import { recordedJson, type CheckedEvents } from './checked-events.js';
 import type { AppendResult } from './server-event-log.js';
 
 /** The page size of a server log read when the caller gives none. */
@@ -26,7 +27,7 @@ export interface AppendDecision {
   readonly accepted: {
     readonly event: Event;
     readonly version: CursorVersion;
-    /** The event as JSON, as validation measured it: for logs that store JSON. */
+    /** The event as JSON, as validation measured it (or as `checked` recorded it): for logs that store JSON. */
     readonly json: string;
   }[];
 }
@@ -37,6 +38,9 @@ export interface AppendDecision {
  * `lookup` read in that transaction, then store `accepted`.
  *
  * @param latest - the tenant's latest cursor before the batch.
+ * @param limits - the log's bounds on every event.
+ * @param checked - the append's `options.checked`: an event it covers within `limits` is not validated
+ *   again, and its recorded JSON is the `json` to store. Every other event is validated.
  */
 export function decideAppend(
   tenant: string,
@@ -44,6 +48,7 @@ export function decideAppend(
   latest: number,
   lookup: AppendLookup,
   limits: EventLimits = {},
+  checked?: CheckedEvents,
 ): AppendDecision {
   const results: AppendResult[] = [];
   const accepted: { event: Event; version: CursorVersion; json: string }[] = [];
@@ -53,9 +58,9 @@ export function decideAppend(
 
   for (const candidate of events as readonly unknown[]) {
     const id = idOf(candidate);
-    let json: string;
+    let json = checked === undefined ? undefined : recordedJson(checked, candidate, limits);
     try {
-      json = checkedEventJson(candidate, limits);
+      json ??= checkedEventJson(candidate, limits);
     } catch (error) {
       if (!isSyncError(error)) throw error;
       results.push({ id, status: 'rejected', code: 'invalid_event', reason: error.message });

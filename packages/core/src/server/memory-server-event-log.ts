@@ -2,12 +2,11 @@ import type { Event, EventPage, VersionedEvent } from '../event/event.js';
 import type { EventLimits } from '../event/validate-event.js';
 import { SyncError } from '../errors/sync-error.js';
 import { throwIfAborted, type SignalOptions } from '../internal/abort.js';
-import { frozenCopy } from '../internal/freeze.js';
 import { checkLimit } from '../internal/limit.js';
 import { matchesFilter } from '../store/filter.js';
 import { CursorVersion } from '../version/cursor-version.js';
 import { AppendListeners } from './append-listeners.js';
-import type { AppendNotice, AppendResult, ReadOptions, ServerEventLog } from './server-event-log.js';
+import type { AppendNotice, AppendOptions, AppendResult, ReadOptions, ServerEventLog } from './server-event-log.js';
 import { checkTenant, DEFAULT_READ_LIMIT, decideAppend, type AppendLookup } from './decide-append.js';
 
 /** Options of {@link MemoryServerEventLog}. */
@@ -48,7 +47,7 @@ export class MemoryServerEventLog implements ServerEventLog {
     this.#limits = options.limits ?? {};
   }
 
-  async append(tenant: string, events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]> {
+  async append(tenant: string, events: readonly Event[], options?: AppendOptions): Promise<AppendResult[]> {
     this.#enter(tenant, options);
     if (!Array.isArray(events))
       throw new SyncError('invalid_input', 'append takes an array of events', { details: { field: 'events' } });
@@ -71,9 +70,17 @@ export class MemoryServerEventLog implements ServerEventLog {
         return foreign ? latest : undefined;
       },
     };
-    const { results, accepted } = decideAppend(tenant, events, log.events.length, lookup, this.#limits);
-    for (const { event, version } of accepted) {
-      const item: VersionedEvent = { event: frozenCopy(event), version };
+    const { results, accepted } = decideAppend(
+      tenant,
+      events,
+      log.events.length,
+      lookup,
+      this.#limits,
+      options?.checked,
+    );
+    for (const { event, version, json } of accepted) {
+      // Stored from its JSON, exactly as it was pushed (and checked), frozen so that nobody can change it.
+      const item: VersionedEvent = { event: frozenParse(json), version };
       log.events.push(item);
       log.byId.set(event.id, item);
       let versions = log.byAggregate.get(event.aggregateId);
@@ -141,4 +148,20 @@ export class MemoryServerEventLog implements ServerEventLog {
     }
     return log;
   }
+}
+
+/**
+ * A stored event from its JSON: a fresh tree, frozen at every level (`JSON.parse` makes a `__proto__`
+ * key an own property, never a prototype).
+ */
+function frozenParse(json: string): Event {
+  return deepFreeze(JSON.parse(json) as Event);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
 }

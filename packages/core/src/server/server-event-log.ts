@@ -2,6 +2,7 @@ import type { Event, EventPage } from '../event/event.js';
 import type { SignalOptions } from '../internal/abort.js';
 import type { Filter } from '../store/filter.js';
 import type { CursorVersion } from '../version/cursor-version.js';
+import type { CheckedEvents } from './checked-events.js';
 
 /** Why the server refused an event for good; stable codes a client can branch on. */
 export type RejectionCode =
@@ -26,6 +27,20 @@ export type AppendResult =
   | { readonly id: string; readonly status: 'conflict'; readonly latest: CursorVersion; readonly reason: string }
   /** Not stored, and never will be as it is. */
   | { readonly id: string; readonly status: 'rejected'; readonly code: RejectionCode; readonly reason: string };
+
+/** Options of {@link ServerEventLog.append}. */
+export interface AppendOptions extends SignalOptions {
+  /**
+   * The events' checks, when the caller has validated them already (a sync server does, before
+   * `authorize`): the log then stores the JSON each check made instead of validating and serialising
+   * the event again. An event it does not cover (another object, a check with looser bounds than the
+   * log's, or fields changed since) is validated as usual, so passing it never lets an invalid event
+   * in. Logs that keep no JSON may ignore it.
+   *
+   * @defaultValue none: every event is validated by the log
+   */
+  readonly checked?: CheckedEvents;
+}
 
 /** Options of {@link ServerEventLog.read}. */
 export interface ReadOptions extends SignalOptions {
@@ -81,8 +96,11 @@ export interface AppendNotice {
  * Implementations: `MemoryServerEventLog` (here), `SqliteEventStore`, `PostgresEventStore`.
  */
 export interface ServerEventLog {
-  /** Appends a batch for `tenant`; see the interface notes. Results come in the batch's order. */
-  append(tenant: string, events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]>;
+  /**
+   * Appends a batch for `tenant`; see the interface notes. Results come in the batch's order. Every
+   * event is validated (with the log's bounds) unless `options.checked` covers it.
+   */
+  append(tenant: string, events: readonly Event[], options?: AppendOptions): Promise<AppendResult[]>;
 
   /** Reads a page of the tenant's log after `since`. */
   read(tenant: string, options?: ReadOptions): Promise<EventPage>;
