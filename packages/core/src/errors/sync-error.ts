@@ -132,8 +132,19 @@ export class SyncError extends Error {
     this.retryable = options.retryable ?? RETRYABLE_CODES.has(code);
   }
 
-  /** A plain object that survives `JSON.stringify` and `structuredClone` (the cause is summarised). */
-  toJSON(): { name: string; code: SyncErrorCode; message: string; details: SyncErrorDetails; retryable: boolean } {
+  /** A plain object that survives `JSON.stringify` and `structuredClone`; the `cause` and the stack are left out. */
+  toJSON(): {
+    /** The error's `name`: `'SyncError'`. */
+    name: string;
+    /** As {@link SyncError.code}. */
+    code: SyncErrorCode;
+    /** The error's message. */
+    message: string;
+    /** As {@link SyncError.details}. */
+    details: SyncErrorDetails;
+    /** As {@link SyncError.retryable}. */
+    retryable: boolean;
+  } {
     return {
       name: this.name,
       code: this.code,
