@@ -42,7 +42,9 @@ export interface BufferOptions {
 
 /** The defaults of {@link BufferOptions}. */
 export const DEFAULT_BUFFER_OPTIONS = {
+  /** 128 items may wait; see {@link BufferOptions.bufferSize}. */
   bufferSize: 128,
+  /** A full buffer drops the new item; see {@link BufferOptions.backpressure}. */
   backpressure: 'drop_newest',
 } as const satisfies Required<BufferOptions>;
 
@@ -71,8 +73,9 @@ export function resolveBufferOptions(options: BufferOptions): Required<BufferOpt
 export interface SubscriptionStats {
   /** Items handed to the consumer: its callback called, or its `next()` answered. */
   readonly delivered: number;
-  /** Items that matched and will never reach the consumer, in all and by reason. */
+  /** Items that matched and will never reach the consumer, in all. */
   readonly dropped: number;
+  /** The same items by {@link DropReason}; the counts add up to `dropped`. */
   readonly droppedBy: Readonly<Record<DropReason, number>>;
   /** Items in the buffer now, not yet read. */
   readonly queued: number;

@@ -68,7 +68,10 @@ export interface EventBusOptions {
 }
 
 /** The defaults of {@link EventBusOptions}. */
-export const DEFAULT_EVENT_BUS_OPTIONS = { routeCacheSize: 1024 } as const;
+export const DEFAULT_EVENT_BUS_OPTIONS = {
+  /** The route cache remembers 1024 subjects; see {@link EventBusOptions.routeCacheSize}. */
+  routeCacheSize: 1024,
+} as const;
 
 /** Options of {@link EventBus.subscribe}. */
 export interface SubscriptionOptions<T = unknown> extends BufferOptions {
@@ -93,8 +96,9 @@ export interface EventBusStats {
   readonly published: number;
   /** Messages handed to subscribers (one message to three subscribers counts three). */
   readonly delivered: number;
-  /** Messages that matched a subscription and never reached it, in all and by reason. */
+  /** Messages that matched a subscription and never reached it, in all. */
   readonly dropped: number;
+  /** The same messages by {@link DropReason}; the counts add up to `dropped`. */
   readonly droppedBy: Readonly<Record<DropReason, number>>;
   /** Messages buffered in subscriptions now, not yet read. */
   readonly queueDepth: number;

@@ -268,4 +268,36 @@ function metadataValue(conflict: Conflict, key: string): JsonValue | undefined {
  * });
  * ```
  */
-export const match = { eventType, aggregateId, changedFields, metadata, predicate, and, or, not } as const;
+export const match = {
+  /**
+   * `match.eventType(...types)`: a conflict in which any event, local or remote, has one of `types` (or
+   * whose `conflict.eventType` is one of them).
+   */
+  eventType,
+  /**
+   * `match.aggregateId(pattern)`: a conflict whose aggregate id fits `pattern`, a glob in which `*`
+   * stands for any run of characters (`'todo-*'`, matched against the whole id) or a regular expression.
+   */
+  aggregateId,
+  /**
+   * `match.changedFields(...fields)`: a conflict in which both sides changed any of `fields` (top-level
+   * data fields, as in `conflict.changedFields`).
+   */
+  changedFields,
+  /**
+   * `match.metadata(key, expected)`: `conflict.metadata[key]`, or else the first local event's
+   * `metadata[key]`, equals the JSON value `expected` (by content) or passes `expected` as a predicate.
+   */
+  metadata,
+  /**
+   * `match.predicate(test, description?)`: a conflict for which `test` returns true; `description`
+   * names it in the reasons of a decision.
+   */
+  predicate,
+  /** `match.and(...matchers)`: every one of `matchers` matches (checked in order, stopping at the first miss). */
+  and,
+  /** `match.or(...matchers)`: any of `matchers` matches (checked in order, stopping at the first match). */
+  or,
+  /** `match.not(matcher)`: `matcher` does not match. */
+  not,
+} as const;

@@ -60,5 +60,12 @@ export interface ResolveContext extends SignalOptions {
  * records it, and publishes it.
  */
 export interface ConflictResolver {
+  /**
+   * Decides `conflict`, at once or asynchronously. `context.signal` aborts when the sync it runs in
+   * is aborted. A resolver that throws, or returns something that is not a {@link ResolvedConflict},
+   * fails the sync; the conflict stays undecided and is found again by the next sync.
+   *
+   * @returns the decision: the events to push instead of `conflict.local`, its name and its reasons.
+   */
   resolve(conflict: Conflict, context: ResolveContext): ResolvedConflict | Promise<ResolvedConflict>;
 }

@@ -30,7 +30,12 @@ export interface KeepBothOptions {
 }
 
 /** The defaults of {@link KeepBothOptions}. */
-export const DEFAULT_KEEP_BOTH_OPTIONS: Readonly<{ types: undefined; fallback: ConflictResolver }> = {
+export const DEFAULT_KEEP_BOTH_OPTIONS: Readonly<{
+  /** No `types`: every event type commutes. */
+  types: undefined;
+  /** `lastWriteWins()`, for the conflicts `types` leaves out. */
+  fallback: ConflictResolver;
+}> = {
   types: undefined,
   fallback: lastWriteWins(),
 };

@@ -6,8 +6,17 @@ import { DEFAULT_EVENT_LIMITS, type EventLimits, validateEvent } from './validat
 
 /** What the application says about an event; the factory adds the id, timestamp and client id. */
 export interface EventInput<TData extends JsonValue = JsonValue> {
+  /** What happened, e.g. `todo.added`: the event's `type`. Non-empty, at most `maxTypeLength` characters. */
   readonly type: string;
+  /**
+   * The entity the event is about: the event's `aggregateId`. Non-empty, at most `maxAggregateIdLength`
+   * characters.
+   */
   readonly aggregateId: string;
+  /**
+   * The payload, JSON only (nested at most `maxDepth` deep); the event gets a copy, so changing this
+   * object later changes nothing.
+   */
   readonly data: TData;
   /** Extra metadata: `baseVersion`, `schemaVersion`, `tenant`, or keys of the application's own. */
   readonly metadata?: Partial<Omit<EventMetadata, 'timestamp' | 'clientId'>>;
@@ -43,8 +52,11 @@ export interface EventFactoryOptions {
  * ```
  */
 export class EventFactory {
+  /** The client id stamped into every event's `metadata.clientId`. */
   readonly clientId: string;
+  /** The clock that stamps events; its node is `clientId`. */
   readonly clock: HybridLogicalClock;
+  /** The bounds every event is checked against: the options' `limits` over {@link DEFAULT_EVENT_LIMITS}. */
   readonly limits: Required<EventLimits>;
   readonly #nextId: ULIDFactory;
 

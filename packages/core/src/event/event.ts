@@ -46,7 +46,9 @@ export interface Event<TData = JsonValue> {
 
 /** An event with the version it has in a log (go-sync-kit's `EventWithVersion`). */
 export interface VersionedEvent<V extends Version = CursorVersion, TData = JsonValue> {
+  /** The event. */
   readonly event: Event<TData>;
+  /** Its place in the log: for the server's log and the confirmed log, the cursor the server gave it. */
   readonly version: V;
 }
 

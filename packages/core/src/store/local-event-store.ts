@@ -7,6 +7,7 @@ import type { EventStore } from './event-store.js';
 
 /** A local event waiting in the outbox to be pushed. */
 export interface OutboxEntry {
+  /** The local event, as it was appended (or added by a rebase). */
   readonly event: Event;
   /** The position in this client's outbox: increases with every local append, never reused. */
   readonly localSeq: number;
@@ -14,7 +15,9 @@ export interface OutboxEntry {
 
 /** The server's version for a pushed event (an `accepted` or `duplicate` push result). */
 export interface Acknowledgement<V extends Version = CursorVersion> {
+  /** The id of the pushed event. */
   readonly id: string;
+  /** The version the server gave it: its place in the confirmed log. */
   readonly version: V;
 }
 
@@ -36,6 +39,7 @@ export interface ApplyPulledResult {
 
 /** A permanent refusal of a pushed event, kept so the application can tell the user. */
 export interface RejectionRecord {
+  /** The refused event, as it was in the outbox. */
   readonly event: Event;
   /** A stable machine-readable code, e.g. `forbidden` or `invalid_event`. */
   readonly code: string;
@@ -49,6 +53,7 @@ export interface RejectionRecord {
 export interface ConflictRecord {
   /** A unique id for the record (e.g. a ULID). */
   readonly id: string;
+  /** What conflicted: the aggregate, this client's pending events, and the other clients' events it had not seen. */
   readonly conflict: Conflict;
   /** `open` until a resolver (or the application, for manual resolution) decided. */
   readonly status: 'open' | 'resolved';
@@ -72,8 +77,11 @@ export interface OutboxChange {
 
 /** A permanent rejection to record; see {@link LocalEventStore.reject}. */
 export interface Rejection {
+  /** The id of the pending event to take out of the outbox. */
   readonly id: string;
+  /** A stable machine-readable code, e.g. `forbidden` or `invalid_event`; kept as `RejectionRecord.code`. */
   readonly code: string;
+  /** Why, in words; kept as `RejectionRecord.reason`. */
   readonly reason: string;
 }
 
@@ -165,8 +173,24 @@ export interface LocalEventStore<V extends Version = CursorVersion> extends Even
 
 /** Where {@link LocalEventStore.find} found an event. */
 export type FoundEvent<V extends Version = CursorVersion> =
-  | { readonly status: 'confirmed'; readonly event: Event; readonly version: V }
-  | { readonly status: 'pending'; readonly event: Event; readonly localSeq: number };
+  /** In the confirmed log. */
+  | {
+      /** In the confirmed log, at `version`. */
+      readonly status: 'confirmed';
+      /** The event as stored. */
+      readonly event: Event;
+      /** Its server version. */
+      readonly version: V;
+    }
+  /** In the outbox. */
+  | {
+      /** In the outbox, at `localSeq`. */
+      readonly status: 'pending';
+      /** The event as stored. */
+      readonly event: Event;
+      /** Its place in the outbox (see {@link OutboxEntry.localSeq}). */
+      readonly localSeq: number;
+    };
 
 /** Options of {@link LocalEventStore.pending}. */
 export interface PendingOptions extends SignalOptions {

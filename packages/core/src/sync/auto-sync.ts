@@ -9,7 +9,13 @@ import type { SyncResult } from './sync-types.js';
 export interface SyncTimers {
   /** Milliseconds since the epoch. */
   now(): number;
+  /**
+   * Calls `callback` once, `ms` milliseconds from now.
+   *
+   * @returns a handle for `clearTimeout`, of any type.
+   */
   setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels the timer whose handle `setTimeout` returned. */
   clearTimeout(handle: unknown): void;
 }
 

@@ -1,5 +1,6 @@
 /** Tells whether the device is online, and when that changes. */
 export interface Connectivity {
+  /** Whether the device is online now. */
   isOnline(): boolean;
   /** Calls `listener` on every change; returns the function that stops it. */
   subscribe(listener: (online: boolean) => void): () => void;
@@ -51,7 +52,10 @@ export function defaultConnectivity(scope: unknown = globalThis): Connectivity {
  * network.set(false); // auto sync pauses
  * ```
  */
-export function manualConnectivity(initial = true): Connectivity & { set(online: boolean): void } {
+export function manualConnectivity(initial = true): Connectivity & {
+  /** Goes online (`true`) or offline (`false`), telling the listeners when that is a change. */
+  set(online: boolean): void;
+} {
   let online = initial;
   const listeners = new Set<(online: boolean) => void>();
   return {

@@ -88,8 +88,11 @@ export interface SyncManagerOptions {
 
 /** The defaults of the {@link SyncManagerOptions} sizes. */
 export const DEFAULT_SYNC_MANAGER_OPTIONS = {
+  /** 500 events per push request; see {@link SyncManagerOptions.pushBatchSize}. */
   pushBatchSize: 500,
+  /** 1000 events per pull request; see {@link SyncManagerOptions.pullPageSize}. */
   pullPageSize: 1000,
+  /** 5 pull–resolve–push rounds per `sync()` at most; see {@link SyncManagerOptions.maxRounds}. */
   maxRounds: 5,
 } as const;
 
@@ -100,7 +103,19 @@ export type ConflictChoice =
   /** Drop the parked local events. */
   | 'keep_remote'
   /** Push these events instead. */
-  | { readonly events: readonly EventInput[]; readonly reasons?: readonly string[] };
+  | {
+      /**
+       * The events to push instead of the parked ones, made like `append`'s (new ids and timestamps),
+       * all on the conflict's aggregate; empty drops the parked events. Recorded as decision `merge`.
+       */
+      readonly events: readonly EventInput[];
+      /**
+       * Why, for the record.
+       *
+       * @defaultValue one reason naming the parked events and how many replace them
+       */
+      readonly reasons?: readonly string[];
+    };
 
 interface AppendRequest {
   readonly inputs: readonly EventInput[];

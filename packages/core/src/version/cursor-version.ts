@@ -106,6 +106,7 @@ export class CursorVersion implements Version {
     return String(this.value);
   }
 
+  /** The canonical decimal string, as `toString()` gives it: how a cursor travels in JSON. */
   toJSON(): string {
     return this.toString();
   }

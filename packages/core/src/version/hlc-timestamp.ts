@@ -103,6 +103,7 @@ export class HlcTimestamp implements Version {
     return `${new Date(this.wallTime).toISOString()}-${this.counter.toString(16).padStart(8, '0')}-${this.node}`;
   }
 
+  /** The string form, as `toString()` gives it: how a timestamp travels in JSON. */
   toJSON(): string {
     return this.toString();
   }

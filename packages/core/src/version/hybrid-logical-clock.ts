@@ -42,6 +42,7 @@ export interface HybridLogicalClockOptions {
  * ```
  */
 export class HybridLogicalClock {
+  /** The node id stamped into every timestamp of this clock: the client id. */
   readonly node: string;
   readonly #now: () => number;
   readonly #maxDriftMs: number;

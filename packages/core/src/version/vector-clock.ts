@@ -211,6 +211,7 @@ export class VectorClock implements Version {
     return this.#string;
   }
 
+  /** The canonical string form, as `toString()` gives it: how a clock travels in JSON. */
   toJSON(): string {
     return this.toString();
   }

@@ -14,9 +14,41 @@ export type ChangeType = 'create' | 'update' | 'delete';
  * ```
  */
 export type Change<V> =
-  | { readonly type: 'create'; readonly kind: string; readonly key: string; readonly value: V }
-  | { readonly type: 'update'; readonly kind: string; readonly key: string; readonly value: V; readonly previous: V }
-  | { readonly type: 'delete'; readonly kind: string; readonly key: string; readonly previous: V };
+  /** The entry appeared. */
+  | {
+      /** The entry appeared (or a watch with `replay` reports it as it stands). */
+      readonly type: 'create';
+      /** The entry's kind, e.g. `'todos'`. */
+      readonly kind: string;
+      /** The entry's key within its kind, e.g. `'todo-1'`. */
+      readonly key: string;
+      /** Its value. */
+      readonly value: V;
+    }
+  /** The entry's value changed (by the projection's `equals`). */
+  | {
+      /** The entry's value changed. */
+      readonly type: 'update';
+      /** The entry's kind, e.g. `'todos'`. */
+      readonly kind: string;
+      /** The entry's key within its kind, e.g. `'todo-1'`. */
+      readonly key: string;
+      /** Its new value. */
+      readonly value: V;
+      /** The value it had before the change. */
+      readonly previous: V;
+    }
+  /** The entry went away. */
+  | {
+      /** The entry went away. */
+      readonly type: 'delete';
+      /** The entry's kind, e.g. `'todos'`. */
+      readonly kind: string;
+      /** The entry's key within its kind, e.g. `'todo-1'`. */
+      readonly key: string;
+      /** The value it had before it went away. */
+      readonly previous: V;
+    };
 
 /** Every {@link ChangeType}. */
 export const CHANGE_TYPES: readonly ChangeType[] = ['create', 'update', 'delete'];

@@ -2,8 +2,11 @@ import { PersistentMap } from './persistent-map.js';
 
 /** One entry of a {@link KeyedState}. */
 export interface KeyedEntry<V> {
+  /** The entry's kind, e.g. `'todos'`. */
   readonly kind: string;
+  /** The entry's key within its kind, e.g. `'todo-1'`. */
   readonly key: string;
+  /** The entry's value, as it was set. */
   readonly value: V;
 }
 
@@ -38,10 +41,12 @@ export class KeyedState<V> {
     this.size = size;
   }
 
+  /** The value of `kind`/`key`; `undefined` when there is no such entry. */
   get(kind: string, key: string): V | undefined {
     return this.#kinds.get(kind)?.get(key);
   }
 
+  /** Whether there is an entry `kind`/`key`. */
   has(kind: string, key: string): boolean {
     return this.#kinds.get(kind)?.has(key) ?? false;
   }
