@@ -6,7 +6,9 @@ export interface ServeArgs {
   readonly db: string;
   /** A PostgreSQL connection URL: serve from PostgreSQL instead of SQLite. */
   readonly postgres?: string;
+  /** The TCP port to listen on, 0 to 65535; 0 takes any free one. */
   readonly port: number;
+  /** The interface to listen on, e.g. `127.0.0.1` (this machine only) or `0.0.0.0` (the network). */
   readonly host: string;
   /** Token → tenant; empty when none was given (one is then generated). */
   readonly tokens: ReadonlyMap<string, string>;
@@ -24,17 +26,23 @@ export interface ServeArgs {
 
 /** Defaults of `eventsync serve`. */
 export const DEFAULT_SERVE_ARGS = {
+  /** `--db`: the SQLite file, relative to the working directory. */
   db: './data/eventsync.db',
+  /** `--port`: the TCP port. */
   port: 8787,
+  /** `--host`: this machine only. */
   host: '127.0.0.1',
+  /** `--tenant`: the tenant of tokens given without one. */
   tenant: 'default',
 } as const;
 
 /** A mistake on the command line: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {
+  /** Always `'UsageError'`. */
   override readonly name = 'UsageError';
 }
 
+/** The help of `eventsync serve`, printed by `eventsync serve --help`: every option and its default. */
 export const SERVE_USAGE = `Usage: eventsync serve [options]
 
 Serves an eventsync sync endpoint (docs/protocol.md) over a SQLite event log, or over PostgreSQL so

@@ -10,8 +10,15 @@ export interface TabSyncOptions {
   readonly manager: SyncManager;
   /** The election among the tabs; {@link createTabSync} starts it. */
   readonly leader: TabLeader;
-  /** Refreshed when another tab changes the store (this tab's own changes refresh them already). */
-  readonly projections?: readonly { refresh(): Promise<void> }[];
+  /**
+   * Refreshed when another tab changes the store (this tab's own changes refresh them already).
+   *
+   * @defaultValue none
+   */
+  readonly projections?: readonly {
+    /** Folds what changed in the store; a `Projection` or a `KeyedProjection` fits. A rejection goes to `onError`. */
+    refresh(): Promise<void>;
+  }[];
   /**
    * Told about failures of the syncs and refreshes it starts (the manager also reports its syncs on
    * its own events and status).

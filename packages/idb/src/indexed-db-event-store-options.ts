@@ -95,9 +95,14 @@ export interface IndexedDbEventStoreOptions {
 
 /** The defaults of {@link IndexedDbEventStoreOptions}. */
 export const DEFAULT_INDEXED_DB_EVENT_STORE_OPTIONS = {
+  /** The database is named `eventsync`; see {@link IndexedDbEventStoreOptions.name}. */
   name: 'eventsync',
+  /** The browser chooses the durability; see {@link IndexedDbEventStoreOptions.durability}. */
   durability: 'default',
+  /** Appends share a transaction up to 10000 events; see {@link IndexedDbEventStoreOptions.maxEventsPerCommit}. */
   maxEventsPerCommit: 10_000,
+  /** A blocked open fails after 10 s; see {@link IndexedDbEventStoreOptions.blockedTimeoutMs}. */
   blockedTimeoutMs: 10_000,
+  /** Without a `BroadcastChannel`, look every second; see {@link IndexedDbEventStoreOptions.pollIntervalMs}. */
   pollIntervalMs: 1_000,
 } as const satisfies IndexedDbEventStoreOptions;

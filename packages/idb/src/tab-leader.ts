@@ -46,7 +46,9 @@ export interface TabLeaderOptions {
 
 /** The defaults of {@link TabLeaderOptions}. */
 export const DEFAULT_TAB_LEADER_OPTIONS = {
+  /** The tabs compete for `eventsync`; see {@link TabLeaderOptions.name}. */
   name: 'eventsync',
+  /** The fallback's lease lasts 3 s; see {@link TabLeaderOptions.leaseMs}. */
   leaseMs: 3_000,
 } as const satisfies TabLeaderOptions;
 

@@ -125,11 +125,22 @@ export interface HttpTransportOptions {
 
 /** The defaults of {@link HttpTransportOptions}. */
 export const DEFAULT_HTTP_TRANSPORT_OPTIONS = {
+  /** No headers of one's own; see {@link HttpTransportOptions.headers}. */
   headers: {},
+  /** A call may take 30 s; see {@link HttpTransportOptions.timeoutMs}. */
   timeoutMs: 30_000,
+  /** 1000 events per push request; see {@link HttpTransportOptions.maxBatchSize}. */
   maxBatchSize: 1000,
+  /** `Infinity`: pushes are never compressed; see {@link HttpTransportOptions.gzipMinBytes}. */
   gzipMinBytes: Number.POSITIVE_INFINITY,
-  stream: { ...DEFAULT_RETRY_OPTIONS, maxDelayMs: 30_000, idleTimeoutMs: 45_000 },
+  /** The live stream's reconnect backoff and silence timeout; see {@link HttpTransportOptions.stream}. */
+  stream: {
+    ...DEFAULT_RETRY_OPTIONS,
+    /** Reconnects wait 30 s at most (`DEFAULT_RETRY_OPTIONS` waits up to 60 s); see {@link RetryOptions.maxDelayMs}. */
+    maxDelayMs: 30_000,
+    /** A stream silent for 45 s is reconnected; see {@link HttpStreamOptions.idleTimeoutMs}. */
+    idleTimeoutMs: 45_000,
+  },
 } as const satisfies Omit<Required<HttpTransportOptions>, 'baseUrl' | 'fetch' | 'token' | 'random'> & {
   stream: Required<HttpStreamOptions>;
 };

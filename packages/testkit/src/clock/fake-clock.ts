@@ -22,7 +22,12 @@ export interface FakeClockOptions {
 }
 
 /** The defaults of {@link FakeClockOptions}. */
-export const DEFAULT_FAKE_CLOCK_OPTIONS: { readonly now: number; readonly maxTimers: number } = {
+export const DEFAULT_FAKE_CLOCK_OPTIONS: {
+  /** 2026-01-01T00:00:00Z, in milliseconds since the epoch; see {@link FakeClockOptions.now}. */
+  readonly now: number;
+  /** 10000 timers per `runAll` or `advance`; see {@link FakeClockOptions.maxTimers}. */
+  readonly maxTimers: number;
+} = {
   now: Date.UTC(2026, 0, 1),
   maxTimers: 10_000,
 };

@@ -5,7 +5,9 @@ import { seededRandom } from './seeded-random.js';
 
 /** A span of milliseconds, drawn uniformly (whole milliseconds) between `min` and `max` inclusive. */
 export interface DelayRange {
+  /** The shortest delay, in whole milliseconds, 0 or more. */
   readonly min: number;
+  /** The longest delay, in whole milliseconds, at least `min`. */
   readonly max: number;
 }
 
@@ -70,12 +72,19 @@ export interface FaultOptions {
 
 /** {@link FaultOptions} with every default filled in and delays as ranges. */
 export interface ResolvedFaults {
+  /** The chance, from 0 to 1, a request is lost on its way; see {@link FaultOptions.dropRequest}. */
   readonly dropRequest: number;
+  /** The chance, from 0 to 1, an answer is lost on its way back; see {@link FaultOptions.dropResponse}. */
   readonly dropResponse: number;
+  /** The chance, from 0 to 1, a push reaches the server twice; see {@link FaultOptions.duplicate}. */
   readonly duplicate: number;
+  /** The chance, from 0 to 1, the server answers `unavailable`; see {@link FaultOptions.fail}. */
   readonly fail: number;
+  /** The latency each way and before each live batch, as a range; see {@link FaultOptions.delay}. */
   readonly delay: DelayRange;
+  /** The chance, from 0 to 1, a live stream drops before a batch; see {@link FaultOptions.disconnect}. */
   readonly disconnect: number;
+  /** The wait before a dropped live stream reconnects, as a range; see {@link FaultOptions.reconnectDelay}. */
   readonly reconnectDelay: DelayRange;
 }
 
@@ -152,6 +161,7 @@ export interface NetworkCounters {
 
 /** {@link MemoryNetwork.stats}: the totals, and the counters of each client id. */
 export interface NetworkStats extends NetworkCounters {
+  /** The counters per client id; a client appears once something was counted for it. */
   readonly clients: Readonly<Record<string, NetworkCounters>>;
 }
 
