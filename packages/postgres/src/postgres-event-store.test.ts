@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { CursorVersion, isSyncError, type AppendResult, type Event } from '@eventsync/core';
+import { CheckedEvents, CursorVersion, isSyncError, type AppendResult, type Event } from '@eventsync/core';
 import { describeServerEventLogContract, expectSyncError, TestEvents } from '@eventsync/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -146,6 +146,47 @@ describeWithPostgres('PostgresEventStore on PostgreSQL', (url) => {
       ]);
       const tenants = await admin.query(`SELECT tenant, latest FROM "${schema}".tenants`);
       expect(tenants.rows).toEqual([{ tenant: 'acme', latest: '1' }]);
+    });
+
+    it('locks and appends to tenants whose names need quoting, each apart from the others', async () => {
+      const tenants = ["o'brien", "o''brien", 'back\\slash', "x'; DROP TABLE events; --", "e\\'q", 'lone\uDC00'];
+      for (const [i, tenant] of tenants.entries()) {
+        expect(statuses(await store.append(tenant, alice.many(i + 1)))).toEqual(Array(i + 1).fill('accepted'));
+        // The second append finds the tenant's row and locks it.
+        expect(statuses(await store.append(tenant, alice.many(1)))).toEqual(['accepted']);
+      }
+      for (const [i, tenant] of tenants.entries()) {
+        expect((await store.latestVersion(tenant)).value).toBe(i + 2);
+      }
+      const { rows } = await admin.query<{ count: string }>(`SELECT COUNT(*) AS count FROM "${schema}".events`);
+      expect(Number(rows[0]!.count)).toBe(tenants.reduce((sum, _, i) => sum + i + 2, 0));
+    });
+
+    it('answers duplicates for a batch pushed again, whole or in part, and keeps the cursors gapless', async () => {
+      const first = alice.many(5, 2);
+      expect(statuses(await store.append('acme', first))).toEqual(Array(5).fill('accepted'));
+      // Every id stored: the insert meets the unique index, and the append looks the ids up instead.
+      const again = await store.append('acme', first);
+      expect(again.map((result) => `${result.status}@${'version' in result ? result.version.value : ''}`)).toEqual(
+        first.map((_, i) => `duplicate@${i + 1}`),
+      );
+      // Some stored, some new, one reused id with other content.
+      const reused = { ...first[1]!, data: { other: true } };
+      const mixed = [alice.make('agg-9'), first[4]!, reused, alice.make('agg-8')];
+      expect(statuses(await store.append('acme', mixed))).toEqual(['accepted', 'duplicate', 'rejected', 'accepted']);
+      const page = await store.read('acme');
+      expect(page.events.map((item) => item.version.value)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(page.events.map((item) => item.event.id)).toEqual([...first, mixed[0]!, mixed[3]!].map((e) => e.id));
+    });
+
+    it('stores the JSON the checks of its caller made, and still validates what they do not cover', async () => {
+      const checked = new CheckedEvents();
+      const good = alice.make('todo-1');
+      const json = checked.check(good);
+      const bad = { ...alice.make('todo-2'), type: '' };
+      expect(statuses(await store.append('acme', [good, bad], { checked }))).toEqual(['accepted', 'rejected']);
+      const { rows } = await admin.query<{ json: string }>(`SELECT json FROM "${schema}".events`);
+      expect(rows).toEqual([{ json }]);
     });
 
     it('keeps types and aggregate ids with NUL, backslashes and lone surrogates apart, and filters and checks conflicts on them', async () => {

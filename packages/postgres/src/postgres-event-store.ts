@@ -1,4 +1,4 @@
-import pg, { type Client, type ClientConfig, type Pool, type PoolClient } from 'pg';
+import pg, { type Client, type ClientConfig, type Pool, type PoolClient, type QueryResult } from 'pg';
 import {
   AppendListeners,
   checkTenant,
@@ -9,6 +9,7 @@ import {
   ULID_PATTERN,
   type AppendLookup,
   type AppendNotice,
+  type AppendOptions,
   type AppendResult,
   type Event,
   type EventLimits,
@@ -22,12 +23,35 @@ import {
 import { columnText } from './column-text.js';
 import { NotificationListener, type ListenerState } from './notification-listener.js';
 import { resolveOptions, type PostgresEventStoreOptions } from './postgres-event-store-options.js';
-import { isConnectionError, toSyncError } from './postgres-errors.js';
+import { isConnectionError, sqlState, toSyncError } from './postgres-errors.js';
 import { migrate, quoteIdentifier } from './schema.js';
 
 interface EventRow {
   readonly seq: string;
   readonly json: string;
+}
+
+/**
+ * One aggregate and writer of a batch: the writer's lowest base there, and once prefetched, the latest
+ * write of another client after that base (`null`: none) and then the aggregate's latest write.
+ */
+interface WriterAnswer {
+  readonly aggregateId: string;
+  readonly clientId: string;
+  base: number;
+  foreign: number | null;
+  latest: number | null;
+}
+
+/** A row of the append's prefetch: a stored id (kind 0) or a writer's foreign writes (kind 1). */
+interface PrefetchRow {
+  readonly kind: number;
+  readonly id: string | null;
+  readonly seq: string | null;
+  readonly json: string | null;
+  readonly i: string | null;
+  readonly foreign: string | null;
+  readonly latest: string | null;
 }
 
 interface PageRow {
@@ -47,11 +71,14 @@ interface NoticePayload {
  * A {@link ServerEventLog} in PostgreSQL, on `pg`: the server's log when one machine is not enough.
  * Any number of stateless server nodes can share one database, each with its own store.
  *
- * - **Appends** run in one transaction each. It first locks the tenant's row in `tenants`
- *   (`SELECT … FOR UPDATE`), so the appends of one tenant take turns from there to their commit,
- *   on every node; then it reads the batch's stored ids and the aggregates' latest writes, runs the
+ * - **Appends** run in one transaction each, in four round trips. It first locks the tenant's row in
+ *   `tenants` (`SELECT … FOR UPDATE`, sent with the `BEGIN`), so the appends of one tenant take turns
+ *   from there to their commit, on every node; then it reads the aggregates' latest writes, runs the
  *   shared append rules (`decideAppend`) against them, inserts the accepted events in one multi-row
- *   INSERT, moves the tenant's cursor and sends a NOTIFY, and commits.
+ *   INSERT (the JSON each event was checked as, when the caller passes `checked`), moves the tenant's
+ *   cursor and sends a NOTIFY, and commits. The batch's ids are looked up only when the decision does
+ *   not accept every event, or when the unique index on (tenant, id) refuses an insert (the
+ *   transaction is then rolled back and made again): a pushed batch is almost always new.
  * - **Cursors readers never skip**: because the next append of a tenant waits for the previous one to
  *   commit before it reads the cursor, cursors become visible in their order. (A bare `BIGSERIAL`
  *   would not do: a transaction that took 7 may commit after one that took 8, and a reader that saw
@@ -174,7 +201,7 @@ export class PostgresEventStore implements ServerEventLog {
     await this.#started(options);
   }
 
-  async append(tenant: string, events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]> {
+  async append(tenant: string, events: readonly Event[], options?: AppendOptions): Promise<AppendResult[]> {
     this.#enter(tenant, options);
     if (!Array.isArray(events)) {
       throw new SyncError('invalid_input', 'append takes an array of events', { details: { field: 'events' } });
@@ -184,46 +211,82 @@ export class PostgresEventStore implements ServerEventLog {
     this.#knownTenants.add(tenant);
     const client = await this.#connect('append to');
     let broken = false;
-    let aborted = false;
     try {
-      // Whatever the pool's default: each statement after the lock must see what committed before it.
-      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-      const latest = await this.#lockTenant(client, tenant);
-      const lookup = await this.#prefetch(client, tenant, events, latest);
-      const decision = decideAppend(tenant, events, latest, lookup, this.#limits);
-      const signal = options?.signal;
-      if (signal?.aborted) {
-        await client.query('ROLLBACK');
-        aborted = true;
-        throw abortReason(signal);
+      // First with the optimistic lookup of ids (see #appendOnce); again, looking every id up, when an
+      // id turned out to be stored.
+      for (let lookUpIds = false; ; lookUpIds = true) {
+        let aborted = false;
+        try {
+          const results = await this.#appendOnce(client, tenant, events, options, lookUpIds);
+          if (results === 'aborted') {
+            aborted = true;
+            throw abortReason(options!.signal!);
+          }
+          return results;
+        } catch (error) {
+          if (aborted) throw error;
+          broken = isConnectionError(error);
+          if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
+          if (!broken && !lookUpIds && isStoredIdError(error)) continue;
+          throw this.#failure(error, 'append to');
+        }
       }
-      const last = decision.accepted.at(-1);
-      if (last) {
-        const payload: NoticePayload = { schema: this.#schema, tenant, latest: last.version.value };
-        await client.query(this.#sql.write, [
-          columnText(tenant),
-          decision.accepted.map(({ version }) => version.value),
-          decision.accepted.map(({ event }) => event.id),
-          decision.accepted.map(({ event }) => columnText(event.aggregateId)),
-          decision.accepted.map(({ event }) => columnText(event.type)),
-          decision.accepted.map(({ event }) => columnText(event.metadata.clientId)),
-          JSON.stringify(decision.accepted.map(({ event }) => event)),
-          last.version.value,
-          this.#channel,
-          JSON.stringify(payload),
-        ]);
-      }
-      await client.query('COMMIT');
-      return decision.results;
-    } catch (error) {
-      if (aborted) throw error;
-      broken = isConnectionError(error);
-      if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
-      throw this.#failure(error, 'append to');
     } finally {
       // A connection that broke is dropped, not handed to the next caller.
       client.release(broken);
     }
+  }
+
+  /**
+   * One try of an append's transaction, on `client`. Unless `lookUpIds`, the batch's ids are not
+   * looked up first: a pushed batch is almost always new, and the unique index on (tenant, id)
+   * checks each accepted event as it is inserted anyway. The decision made as if no id were stored is
+   * the right one when none is. So a decision that does not accept every event (a stored id might have
+   * made one a duplicate) is made again, before anything is written, with every id looked up; and an
+   * accepted event whose id is stored fails the insert (`23505` on `events_tenant_id`): the caller
+   * rolls back and tries again with `lookUpIds`.
+   *
+   * @returns the results, after the commit; `'aborted'` when the signal fired before anything was
+   *   written (rolled back).
+   */
+  async #appendOnce(
+    client: PoolClient,
+    tenant: string,
+    events: readonly Event[],
+    options: AppendOptions | undefined,
+    lookUpIds: boolean,
+  ): Promise<AppendResult[] | 'aborted'> {
+    const latest = await this.#beginLocked(client, tenant);
+    const checked = options?.checked;
+    let lookup = await this.#prefetch(client, tenant, events, latest, lookUpIds);
+    let decision = decideAppend(tenant, events, latest, lookup, this.#limits, checked);
+    if (!lookUpIds && latest > 0 && decision.results.some((result) => result.status !== 'accepted')) {
+      lookup = await this.#prefetch(client, tenant, events, latest, true);
+      decision = decideAppend(tenant, events, latest, lookup, this.#limits, checked);
+    }
+    if (options?.signal?.aborted) {
+      await client.query('ROLLBACK');
+      return 'aborted';
+    }
+    const { accepted } = decision;
+    const last = accepted.at(-1);
+    if (last) {
+      const payload: NoticePayload = { schema: this.#schema, tenant, latest: last.version.value };
+      await client.query(this.#sql.write, [
+        columnText(tenant),
+        latest,
+        accepted.map(({ event }) => event.id),
+        accepted.map(({ event }) => columnText(event.aggregateId)),
+        accepted.map(({ event }) => columnText(event.type)),
+        accepted.map(({ event }) => columnText(event.metadata.clientId)),
+        `[${accepted.map(({ json }) => json).join(',')}]`,
+        last.version.value,
+        this.#channel,
+        JSON.stringify(payload),
+      ]);
+    }
+    await client.query('COMMIT');
+    return decision.results;
   }
 
   async read(tenant: string, options: ReadOptions = {}): Promise<EventPage> {
@@ -332,10 +395,18 @@ export class PostgresEventStore implements ServerEventLog {
     await this.#listener.start();
   }
 
-  /** Locks the tenant's row until the transaction ends, and reads its latest cursor. */
-  async #lockTenant(client: PoolClient, tenant: string): Promise<number> {
+  /**
+   * Begins the append's transaction and locks the tenant's row until it ends, in one round trip (a
+   * simple query of two statements, the tenant as an escaped literal), and reads the tenant's latest
+   * cursor. READ COMMITTED whatever the pool's default: each statement after the lock must see what
+   * committed before it.
+   */
+  async #beginLocked(client: PoolClient, tenant: string): Promise<number> {
     const key = columnText(tenant);
-    let { rows } = await client.query<{ latest: string }>(this.#sql.lockTenant, [key]);
+    const results = (await client.query(
+      `BEGIN ISOLATION LEVEL READ COMMITTED; ${this.#sql.lockTenant.replace('$1', client.escapeLiteral(key))}`,
+    )) as unknown as [QueryResult, QueryResult<{ latest: string }>];
+    let { rows } = results[1];
     if (rows.length === 0) {
       // A new tenant: make its row (or wait for a concurrent append that is making it), then lock it.
       await client.query(this.#sql.addTenant, [key]);
@@ -346,50 +417,59 @@ export class PostgresEventStore implements ServerEventLog {
 
   /**
    * Reads, inside the append's transaction and under the tenant's lock, what `decideAppend` will ask
-   * about: the batch's ids already stored, and per aggregate and writer the latest write of another
-   * client after the writer's lowest `baseVersion` in the batch.
+   * about: the batch's ids already stored (when `lookUpIds`; otherwise none is), and per aggregate and
+   * writer the latest write of another client after the writer's lowest `baseVersion` in the batch.
    */
-  async #prefetch(client: PoolClient, tenant: string, events: readonly Event[], latest: number): Promise<AppendLookup> {
+  async #prefetch(
+    client: PoolClient,
+    tenant: string,
+    events: readonly Event[],
+    latest: number,
+    lookUpIds: boolean,
+  ): Promise<AppendLookup> {
     const key = columnText(tenant);
     const stored = new Map<string, EventRow>();
-    // Pairs of aggregate and writer with their lowest baseVersion in the batch, keyed by both.
-    const writers = new Map<string, { aggregateId: string; clientId: string; base: number }>();
+    // Per writer, then aggregate: the writer's lowest baseVersion there in the batch, and its answer.
+    const writers = new Map<string, Map<string, WriterAnswer>>();
     const ids = new Set<string>();
+    const pairs: WriterAnswer[] = [];
     for (const candidate of events as readonly unknown[]) {
       const event = candidate as Partial<Event> | null;
-      if (typeof event?.id === 'string' && ULID_PATTERN.test(event.id)) ids.add(event.id);
+      if (lookUpIds && typeof event?.id === 'string' && ULID_PATTERN.test(event.id)) ids.add(event.id);
       const aggregateId = event?.aggregateId;
       const clientId = event?.metadata?.clientId;
       const base = Number(event?.metadata?.baseVersion);
       if (typeof aggregateId !== 'string' || typeof clientId !== 'string' || !Number.isFinite(base)) continue;
       // Clamped into the stored range: no stored event is after a base past the latest cursor.
       const clamped = Math.max(0, Math.min(Math.floor(base), latest));
-      const pair = JSON.stringify([aggregateId, clientId]);
-      const known = writers.get(pair);
-      if (!known || clamped < known.base) writers.set(pair, { aggregateId, clientId, base: clamped });
+      let aggregates = writers.get(clientId);
+      if (!aggregates) writers.set(clientId, (aggregates = new Map<string, WriterAnswer>()));
+      const known = aggregates.get(aggregateId);
+      if (known) {
+        if (clamped < known.base) known.base = clamped;
+      } else {
+        const pair: WriterAnswer = { aggregateId, clientId, base: clamped, foreign: null, latest: null };
+        aggregates.set(aggregateId, pair);
+        pairs.push(pair);
+      }
     }
-    if (latest > 0 && ids.size > 0) {
-      const { rows } = await client.query<EventRow & { id: string }>(this.#sql.byIds, [key, [...ids]]);
-      for (const row of rows) stored.set(row.id, row);
-    }
-    const foreign = new Map<string, { foreign: number | null; latest: number | null }>();
-    if (latest > 0 && writers.size > 0) {
-      const pairs = [...writers.values()];
-      const { rows } = await client.query<{ i: string; foreign: string | null; latest: string | null }>(
-        this.#sql.foreignWrites,
-        [
-          key,
-          pairs.map((pair) => columnText(pair.aggregateId)),
-          pairs.map((pair) => columnText(pair.clientId)),
-          pairs.map((pair) => pair.base),
-        ],
-      );
-      const keys = [...writers.keys()];
+    if (latest > 0 && (ids.size > 0 || pairs.length > 0)) {
+      // Both in one round trip: the stored ids (kind 0) and the writers' foreign writes (kind 1).
+      const { rows } = await client.query<PrefetchRow>(this.#sql.prefetch, [
+        key,
+        [...ids],
+        pairs.map((pair) => columnText(pair.aggregateId)),
+        pairs.map((pair) => columnText(pair.clientId)),
+        pairs.map((pair) => pair.base),
+      ]);
       for (const row of rows) {
-        foreign.set(keys[Number(row.i) - 1]!, {
-          foreign: row.foreign === null ? null : Number(row.foreign),
-          latest: row.latest === null ? null : Number(row.latest),
-        });
+        if (row.kind === 0) {
+          stored.set(row.id!, { seq: row.seq!, json: row.json! });
+        } else {
+          const pair = pairs[Number(row.i) - 1]!;
+          pair.foreign = row.foreign === null ? null : Number(row.foreign);
+          pair.latest = row.latest === null ? null : Number(row.latest);
+        }
       }
     }
     return {
@@ -399,10 +479,8 @@ export class PostgresEventStore implements ServerEventLog {
       },
       foreignAfter: (aggregateId, baseVersion, clientId) => {
         if (latest === 0) return undefined;
-        const pair = JSON.stringify([aggregateId, clientId]);
-        const writer = writers.get(pair);
-        const answer = foreign.get(pair);
-        if (!writer || !answer || baseVersion < writer.base) {
+        const answer = writers.get(clientId)?.get(aggregateId);
+        if (!answer || baseVersion < answer.base) {
           throw new SyncError('internal', `The append prefetched nothing for aggregate ${aggregateId} and ${clientId}`);
         }
         return answer.foreign !== null && answer.foreign > baseVersion ? (answer.latest ?? undefined) : undefined;
@@ -462,6 +540,11 @@ export class PostgresEventStore implements ServerEventLog {
   }
 }
 
+/** Whether `error` is the unique index on (tenant, id) refusing an insert: the id is stored already. */
+function isStoredIdError(error: unknown): boolean {
+  return sqlState(error) === '23505' && (error as { constraint?: unknown }).constraint === 'events_tenant_id';
+}
+
 /** The store's SQL, for the schema `s` (quoted). */
 function statements(s: string) {
   return {
@@ -469,35 +552,38 @@ function statements(s: string) {
     latestOf: `SELECT tenant, latest FROM ${s}.tenants WHERE tenant = ANY($1::text[])`,
     lockTenant: `SELECT latest FROM ${s}.tenants WHERE tenant = $1 FOR UPDATE`,
     addTenant: `INSERT INTO ${s}.tenants (tenant, latest) VALUES ($1, 0) ON CONFLICT (tenant) DO NOTHING`,
-    // One probe of the unique index per id, whatever the statistics say: `OFFSET 0` keeps the planner
-    // from flattening the lateral subquery into a join, which on a young table (no statistics yet) it
-    // planned as a hash of the tenant's whole log, as it did `id = ANY(…)`.
-    byIds: `
-      SELECT e.id, e.seq, e.json
-        FROM unnest($2::text[]) AS i (id)
-        CROSS JOIN LATERAL (SELECT id, seq, json FROM ${s}.events WHERE tenant = $1 AND id = i.id OFFSET 0) AS e`,
-    // Per (aggregate, writer, lowest base) of the batch, numbered from 1: the latest write of another
-    // client after the base and, only when there is one, the aggregate's latest write. Both are
+    // What an append's decision needs, in one statement: rows of kind 0 are the batch's ids ($2)
+    // already stored; rows of kind 1, per (aggregate, writer, lowest base) of the batch ($3, $4, $5,
+    // numbered from 1), the latest write of another client after the base and, only when there is
+    // one, the aggregate's latest write.
+    // Ids: one probe of the unique index per id, whatever the statistics say: `OFFSET 0` keeps the
+    // planner from flattening the lateral subquery into a join, which on a young table (no statistics
+    // yet) it planned as a hash of the tenant's whole log, as it did `id = ANY(…)`. Writers: both are
     // backward index-only scans.
-    foreignWrites: `
-      SELECT p.i, f.foreign,
+    prefetch: `
+      SELECT 0 AS kind, e.id, e.seq, e.json, NULL::bigint AS i, NULL::bigint AS foreign, NULL::bigint AS latest
+        FROM unnest($2::text[]) AS x (id)
+        CROSS JOIN LATERAL (SELECT id, seq, json FROM ${s}.events WHERE tenant = $1 AND id = x.id OFFSET 0) AS e
+      UNION ALL
+      SELECT 1, NULL, NULL, NULL, p.i, f.foreign,
              CASE WHEN f.foreign IS NOT NULL THEN
                (SELECT MAX(e.seq) FROM ${s}.events AS e WHERE e.tenant = $1 AND e.aggregate_id = p.aggregate_id)
-             END AS latest
-        FROM unnest($2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS p (aggregate_id, client_id, base, i)
+             END
+        FROM unnest($3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS p (aggregate_id, client_id, base, i)
         CROSS JOIN LATERAL (
           SELECT MAX(e.seq) AS foreign FROM ${s}.events AS e
            WHERE e.tenant = $1 AND e.aggregate_id = p.aggregate_id AND e.seq > p.base AND e.client_id <> p.client_id
         ) AS f`,
-    // The accepted events in one INSERT, the cursor moved, and the notice sent at commit. The events
+    // The accepted events in one INSERT (at the cursors after $2, which decideAppend gives them in
+    // order), the cursor moved, and the notice sent at commit. The events
     // come as one JSON array (of the type json, which keeps its text as it is) and are split by
     // PostgreSQL: a text[] parameter would make pg escape every quote of every event first.
     write: `
       WITH inserted AS (
         INSERT INTO ${s}.events (tenant, seq, id, aggregate_id, type, client_id, json)
-        SELECT $1, r.seq, r.id, r.aggregate_id, r.type, r.client_id, j.event::text
-          FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-               WITH ORDINALITY AS r (seq, id, aggregate_id, type, client_id, n)
+        SELECT $1, $2::bigint + r.n, r.id, r.aggregate_id, r.type, r.client_id, j.event::text
+          FROM unnest($3::text[], $4::text[], $5::text[], $6::text[])
+               WITH ORDINALITY AS r (id, aggregate_id, type, client_id, n)
           JOIN json_array_elements($7::json) WITH ORDINALITY AS j (event, n) USING (n)
       ), moved AS (
         UPDATE ${s}.tenants SET latest = $8 WHERE tenant = $1
