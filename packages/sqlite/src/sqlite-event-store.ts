@@ -86,9 +86,12 @@ interface EventRow {
   readonly json: string;
 }
 
+/** A stored event as a read returns it: `[seq, json]` (better-sqlite3's raw mode, no object per row). */
+type PageRow = [seq: number, json: string];
+
 /** A page of stored rows, before they become events or JSON rows. */
 interface RowPage {
-  readonly rows: readonly EventRow[];
+  readonly rows: readonly PageRow[];
   readonly next: CursorVersion;
   readonly hasMore: boolean;
 }
@@ -125,7 +128,7 @@ export class SqliteEventStore implements ServerEventLog {
   readonly #maxReadLimit: number;
   readonly #listeners = new AppendListeners();
   readonly #statements: ReturnType<typeof prepareStatements>;
-  readonly #filteredReads = new Map<string, Database.Statement<unknown[], EventRow>>();
+  readonly #filteredReads = new Map<string, Database.Statement<unknown[], PageRow>>();
   readonly #appendTransaction: Database.Transaction<
     (tenant: string, events: readonly Event[], checked: CheckedEvents | undefined) => AppendDecision
   >;
@@ -339,12 +342,12 @@ export class SqliteEventStore implements ServerEventLog {
       const rows = this.#statements.page.all(tenant, since, limit + 1);
       if (rows.length === 0) checkSince(since, this.#latest(tenant));
       const page = rows.length > limit ? rows.slice(0, limit) : rows;
-      return { rows: page, next: CursorVersion.of(page.at(-1)?.seq ?? since), hasMore: rows.length > limit };
+      return { rows: page, next: CursorVersion.of(page.at(-1)?.[0] ?? since), hasMore: rows.length > limit };
     }
     const rows = this.#filteredRead(filter).all(tenant, since, ...filter.flatMap((clause) => clause.values), limit);
     if (rows.length === limit) {
       // A full page stops at its last event; the log may go on past it, matching or not.
-      const last = rows.at(-1)!.seq;
+      const last = rows.at(-1)![0];
       return { rows, next: CursorVersion.of(last), hasMore: this.#statements.after.get(tenant, last) !== undefined };
     }
     // A short page scanned the whole log: the next read starts at its end, past what the filter skipped.
@@ -353,7 +356,7 @@ export class SqliteEventStore implements ServerEventLog {
     return { rows, next: CursorVersion.of(Math.max(latest, since)), hasMore: false };
   }
 
-  #filteredRead(filter: readonly FilterClause[]): Database.Statement<unknown[], EventRow> {
+  #filteredRead(filter: readonly FilterClause[]): Database.Statement<unknown[], PageRow> {
     const key = filter.map((clause) => clause.key).join('&');
     let statement = this.#filteredReads.get(key);
     if (!statement) {
@@ -362,9 +365,11 @@ export class SqliteEventStore implements ServerEventLog {
       const index = filter.some((clause) => clause.key.startsWith('aggregateId'))
         ? 'INDEXED BY events_tenant_aggregate'
         : '';
-      statement = this.#db.prepare<unknown[], EventRow>(
-        `SELECT seq, json FROM events ${index} WHERE tenant = ? AND seq > ?${where} ORDER BY seq LIMIT ?`,
-      );
+      statement = this.#db
+        .prepare<unknown[], PageRow>(
+          `SELECT seq, json FROM events ${index} WHERE tenant = ? AND seq > ?${where} ORDER BY seq LIMIT ?`,
+        )
+        .raw();
       this.#filteredReads.set(key, statement);
     }
     return statement;
@@ -425,9 +430,11 @@ function prepareStatements(db: Database.Database) {
     insert: db.prepare<[string, number, string, string, string, string, string]>(
       'INSERT INTO events (tenant, seq, id, aggregate_id, type, client_id, json) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
-    page: db.prepare<[string, number, number], EventRow>(
-      'SELECT seq, json FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?',
-    ),
+    page: db
+      .prepare<[string, number, number], PageRow>(
+        'SELECT seq, json FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?',
+      )
+      .raw(),
     after: db.prepare<[string, number], { one: number }>(
       'SELECT 1 AS one FROM events WHERE tenant = ? AND seq > ? LIMIT 1',
     ),
@@ -533,12 +540,12 @@ function parseEvent(json: string): Event {
   return JSON.parse(json) as Event;
 }
 
-function toVersionedEvent(row: EventRow): VersionedEvent {
-  return { event: parseEvent(row.json), version: CursorVersion.of(row.seq) };
+function toVersionedEvent(row: PageRow): VersionedEvent {
+  return { event: parseEvent(row[1]), version: CursorVersion.of(row[0]) };
 }
 
-function toJsonRow(row: EventRow): { json: string; version: CursorVersion } {
-  return { json: row.json, version: CursorVersion.of(row.seq) };
+function toJsonRow(row: PageRow): { json: string; version: CursorVersion } {
+  return { json: row[1], version: CursorVersion.of(row[0]) };
 }
 
 /** A reader ahead of the log has a cursor from another log, or from before a restore: refuse it. */
