@@ -55,8 +55,7 @@ export interface SubscriberLink {
  * whatever ended it (also after the link reported `closed` or `failed`). A method that throws ends
  * the subscription as `error`.
  *
- * @example A WebSocket adapter (for the `ws` package's sockets; eventsync takes no WebSocket
- * dependency):
+ * @example A WebSocket adapter (sockets of the ws package; eventsync takes no WebSocket dependency)
  * ```ts
  * class WebSocketSubscriber implements Subscriber {
  *   #link?: SubscriberLink;
