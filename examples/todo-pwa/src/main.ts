@@ -24,6 +24,10 @@ startSync({ onError: (error) => console.warn('sync:', error) })
   .then((app) => {
     mountView(app);
     document.body.dataset['ready'] = 'true';
-    addEventListener('pagehide', () => void app.close());
+    // Leaving for good: give up the sync lead and close the database now rather than at teardown. A page
+    // kept in the back/forward cache (`persisted`) stays as it is, to come back working.
+    addEventListener('pagehide', (event) => {
+      if (!event.persisted) void app.close();
+    });
   })
   .catch(fail);
