@@ -4,7 +4,13 @@ import { quoteIdentifier } from './schema.js';
 
 /** The timers the listener waits on: the globals by default, a fake clock in tests. */
 export interface ListenerTimers {
+  /**
+   * Calls `callback` once, `ms` milliseconds from now, and returns a handle for `clearTimeout`. When
+   * the handle has an `unref()` method the listener calls it, so a waiting listener does not keep the
+   * process alive.
+   */
   setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels a timer of `setTimeout` that has not fired yet, given its handle. */
   clearTimeout(handle: unknown): void;
 }
 

@@ -41,7 +41,8 @@ export interface PostgresEventStoreOptions {
   readonly channel?: string;
   /**
    * The `application_name` of the store's connections (the listener's is this plus `:listener`), as
-   * `pg_stat_activity` shows them.
+   * `pg_stat_activity` shows them. With a `pool` of yours it names only the listener's connection: the
+   * pool's connections keep the pool's settings.
    *
    * @defaultValue `'eventsync'`
    */
@@ -88,12 +89,31 @@ export interface PostgresEventStoreOptions {
 
 /** The defaults of {@link PostgresEventStoreOptions}. */
 export const DEFAULT_POSTGRES_EVENT_STORE_OPTIONS = {
+  /** The default {@link PostgresEventStoreOptions.schema}: the store's tables live in `eventsync`. */
   schema: 'eventsync',
+  /** The default {@link PostgresEventStoreOptions.channel}: the LISTEN/NOTIFY channel `eventsync_appends`. */
   channel: 'eventsync_appends',
+  /** The default {@link PostgresEventStoreOptions.applicationName} (`eventsync:listener` for the listener). */
   applicationName: 'eventsync',
+  /** The default {@link PostgresEventStoreOptions.limits}: core's `DEFAULT_EVENT_LIMITS` (64 KiB per event). */
   limits: DEFAULT_EVENT_LIMITS,
+  /** The default {@link PostgresEventStoreOptions.maxReadLimit}, in events: 10000. */
   maxReadLimit: 10_000,
-  reconnect: { initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.5 },
+  /**
+   * The default {@link PostgresEventStoreOptions.reconnect}: waits of 100 ms up to 5 s, shorter than
+   * core's `DEFAULT_RETRY_OPTIONS` (1 s up to 60 s). A field left out of the option keeps its value here.
+   */
+  reconnect: {
+    /** The wait before the first reconnection attempt, in milliseconds. */
+    initialDelayMs: 100,
+    /** The longest wait between attempts, in milliseconds. */
+    maxDelayMs: 5000,
+    /** Each wait is twice the one before, up to `maxDelayMs`. */
+    factor: 2,
+    /** Each wait is shortened by a random share of up to half, so nodes that lost the database together do not retry together. */
+    jitter: 0.5,
+  },
+  /** The default {@link PostgresEventStoreOptions.heartbeatMs}: a `SELECT 1` on the listener's connection every 30 s. */
   heartbeatMs: 30_000,
 } as const satisfies Required<
   Omit<PostgresEventStoreOptions, 'connectionString' | 'pool' | 'poolOptions' | 'onListenerError' | 'timers'>

@@ -22,9 +22,15 @@ export interface StoreCallStats {
 /** Counts of calls to the server log made by a sync handler and its broker. */
 export interface StoreStats {
   /** Appends (pushes); `events` are the events stored (accepted), not duplicates or refusals. */
-  readonly append: StoreCallStats & { readonly events: number };
+  readonly append: StoreCallStats & {
+    /** Events stored: the results `accepted`, not `duplicate`, `conflict` or `rejected`. */
+    readonly events: number;
+  };
   /** Reads (pulls, and the broker's reads for stream subscribers); `events` are the events read. */
-  readonly read: StoreCallStats & { readonly events: number };
+  readonly read: StoreCallStats & {
+    /** Events in the pages that reads returned (failed reads add none). */
+    readonly events: number;
+  };
   /** Latest-version lookups (`/v1/version`, cursor checks, streams starting at the head). */
   readonly latestVersion: StoreCallStats;
 }

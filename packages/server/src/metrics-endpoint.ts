@@ -29,7 +29,15 @@ export interface MetricsOptions<P = unknown> extends SyncMetricsOptions {
 }
 
 /** The paths of the metrics endpoint (under the handler's `basePath`). */
-export const METRICS_PATHS = { json: '/v1/metrics', prometheus: '/metrics' } as const;
+export const METRICS_PATHS = {
+  /**
+   * `GET /v1/metrics`: the JSON snapshot, or the Prometheus text when `Accept` prefers `text/plain`
+   * (or OpenMetrics).
+   */
+  json: '/v1/metrics',
+  /** `GET /metrics`: always the Prometheus text, at the path Prometheus scrapes by default. */
+  prometheus: '/metrics',
+} as const;
 
 /**
  * The middleware that lets a request read the metrics: the metrics token, or an identity `allow`

@@ -5,6 +5,10 @@ import type { Server } from 'node:http';
 
 /** What {@link serve} can run: a sync handler, or your own Hono app with the handler mounted in it. */
 export interface Servable {
+  /**
+   * Answers one request; {@link serve} calls it for every request, with `@hono/node-server`'s
+   * bindings as `env` (`{ incoming, outgoing }`: the node:http request and response).
+   */
   fetch(request: Request, env?: unknown): Response | Promise<Response>;
   /** Called on shutdown when present (a sync handler has it: it ends streams and drains requests). */
   close?(options?: { timeoutMs?: number }): Promise<void>;
@@ -42,9 +46,13 @@ export interface ServeOptions extends SignalOptions {
 
 /** The defaults of {@link ServeOptions}. */
 export const DEFAULT_SERVE_OPTIONS = {
+  /** The default {@link ServeOptions.port}: 8787. */
   port: 8787,
+  /** The default {@link ServeOptions.host}: loopback only, so the server is not on the network until you say so. */
   host: '127.0.0.1',
+  /** The default {@link ServeOptions.shutdownTimeoutMs}, in milliseconds: 10 s for requests in flight. */
   shutdownTimeoutMs: 10_000,
+  /** The default {@link ServeOptions.shutdownOn}: none, as the program decides what its signals do. */
   shutdownOn: [] as readonly NodeJS.Signals[],
 } as const;
 
@@ -52,7 +60,9 @@ export const DEFAULT_SERVE_OPTIONS = {
 export interface RunningServer {
   /** Where it listens, e.g. `http://127.0.0.1:8787`. */
   readonly url: string;
+  /** The interface it listens on, as `options.host` gave it (or the default `127.0.0.1`). */
   readonly host: string;
+  /** The port it listens on: the one the system picked when `options.port` was 0. */
   readonly port: number;
   /** The node:http server underneath. */
   readonly server: Server;

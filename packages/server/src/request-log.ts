@@ -2,9 +2,11 @@
 export interface RequestLogEntry {
   /** When the request arrived, ISO 8601. */
   readonly time: string;
+  /** The HTTP method, as the request gave it (`GET`, `POST`, `OPTIONS`…). */
   readonly method: string;
   /** The path, without the query string (it may carry cursors, never secrets, but stays short). */
   readonly path: string;
+  /** The HTTP status of the response. */
   readonly status: number;
   /** Milliseconds from the request to its response's head (for a stream: until it opened). */
   readonly ms: number;

@@ -8,7 +8,12 @@ import type { CursorVersion, VersionedEvent } from '@eventsync/core';
  * batches can encode each once for all of them (keep the encoding in a `WeakMap` keyed by the batch).
  */
 export interface EventBatch {
+  /**
+   * The events, each at the version after the one before, starting right after the subscriber's
+   * cursor; at most the broker's `batchSize`.
+   */
   readonly events: readonly VersionedEvent[];
+  /** The version of the last event of `events`: the subscriber's cursor once the batch is handed over. */
   readonly cursor: CursorVersion;
 }
 

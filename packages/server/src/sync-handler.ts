@@ -160,11 +160,18 @@ export interface SyncHandlerControls {
 
 /** The variables a sync handler keeps on Hono's context. */
 export interface SyncEnv {
+  /** What the handler's middleware and routes set on the context with `c.set`, per request. */
   Variables: {
+    /**
+     * Who made the request, as `authenticate` (or `tokens`) found it. Absent until then, and on
+     * requests that need no identity (`/v1/health`, a scrape with the metrics token).
+     */
     identity: Identity;
     /** The route that answered, for the request counts: a protocol path without prefix. */
     route: string;
+    /** The problem document of an error answer (for the request log's `code`); absent on a success. */
     problem: ProblemDocument;
+    /** What was thrown, when the answer is a `500`: its message goes to the request log's `error`. */
     failure: unknown;
     /** Set when the route put `Vary: Accept-Encoding` on its answer itself. */
     vary: boolean;

@@ -16,6 +16,10 @@ export interface SyncMetricsOptions {
 
 /** The stream broker's counters, over all tenants and per tenant. */
 export interface StreamMetrics extends BrokerStats {
+  /**
+   * The same counters per tenant, keyed by tenant, for every tenant that has had a subscriber since
+   * the broker started (`broker.statsByTenant`).
+   */
   readonly tenants: Readonly<Record<string, BrokerStats>>;
 }
 
@@ -35,8 +39,13 @@ export interface SyncMetricsSnapshot {
 
 /** Where {@link SyncMetrics} finds what it reports. */
 export interface MetricsSources {
+  /** The stream broker whose counters (`stats`, `statsByTenant`) make the `stream` part. */
   readonly broker: Broker;
-  readonly store: { readonly stats: StoreStats };
+  /** The server log whose call counts make the `store` part: in a sync handler, its counting wrapper of `store`. */
+  readonly store: {
+    /** The calls counted so far, read at every snapshot and every scrape. */
+    readonly stats: StoreStats;
+  };
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -101,7 +110,15 @@ export class SyncMetrics {
   }
 
   /** The metrics in the Prometheus text format, with its content type. */
-  async prometheus(): Promise<{ readonly contentType: string; readonly text: string }> {
+  async prometheus(): Promise<{
+    /**
+     * The `Content-Type` of `text`, the registry's: `text/plain; version=0.0.4; charset=utf-8` (the
+     * Prometheus text format) unless `registry.setContentType` switched it to OpenMetrics.
+     */
+    readonly contentType: string;
+    /** Every metric of the registry, in that format, as a scrape reads it. */
+    readonly text: string;
+  }> {
     const registry = await this.registry();
     return { contentType: registry.contentType, text: await registry.metrics() };
   }

@@ -75,9 +75,13 @@ export interface SqliteEventStoreOptions {
 
 /** The defaults of {@link SqliteEventStoreOptions}. */
 export const DEFAULT_SQLITE_EVENT_STORE_OPTIONS = {
+  /** The default {@link SqliteEventStoreOptions.synchronous}: every commit synced to disk. */
   synchronous: 'FULL',
+  /** The default {@link SqliteEventStoreOptions.busyTimeoutMs}, in milliseconds: 5 s. */
   busyTimeoutMs: 5000,
+  /** The default {@link SqliteEventStoreOptions.limits}: core's `DEFAULT_EVENT_LIMITS` (64 KiB per event). */
   limits: DEFAULT_EVENT_LIMITS,
+  /** The default {@link SqliteEventStoreOptions.maxReadLimit}, in events: 10000. */
   maxReadLimit: 10_000,
 } as const satisfies Required<Omit<SqliteEventStoreOptions, 'path' | 'database'>>;
 

@@ -25,10 +25,12 @@ export class AppendListeners {
     }
   }
 
+  /** How many listeners are subscribed now (a listener added twice counts twice). */
   get size(): number {
     return this.#listeners.size;
   }
 
+  /** Removes every listener, so none is told again; a log calls it when it closes. */
   clear(): void {
     this.#listeners.clear();
   }

@@ -11,8 +11,15 @@ export const DEFAULT_READ_LIMIT = 1000;
 
 /** What {@link decideAppend} needs to know of the log, answered from inside the append's transaction. */
 export interface AppendLookup {
-  /** The stored event with this id, and its version. */
-  existing(id: string): { readonly event: Event; readonly version: CursorVersion } | undefined;
+  /** The stored event with this id, and its version; `undefined` when the tenant has no event with this id. */
+  existing(id: string):
+    | {
+        /** The event as the log stored it, compared with the pushed one: same content `duplicate`, else `id_reused`. */
+        readonly event: Event;
+        /** The cursor it is stored at: a `duplicate`'s `version`. */
+        readonly version: CursorVersion;
+      }
+    | undefined;
   /**
    * When the aggregate has an event of a client other than `clientId` after `baseVersion`: the
    * aggregate's latest version. Otherwise `undefined`.
@@ -22,10 +29,13 @@ export interface AppendLookup {
 
 /** The outcome of {@link decideAppend}: a result per event, and the events to store at their versions. */
 export interface AppendDecision {
+  /** One result per event of the batch, in the batch's order: what the log's `append` returns. */
   readonly results: AppendResult[];
   /** Events to store, in order, exactly as they were pushed. */
   readonly accepted: {
+    /** The event, the same object that was pushed. */
     readonly event: Event;
+    /** The cursor to store it at: the tenant's next after `latest`, in order, without gaps. */
     readonly version: CursorVersion;
     /** The event as JSON, as validation measured it (or as `checked` recorded it): for logs that store JSON. */
     readonly json: string;

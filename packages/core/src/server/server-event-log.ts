@@ -6,27 +6,80 @@ import type { CheckedEvents } from './checked-events.js';
 
 /** Why the server refused an event for good; stable codes a client can branch on. */
 export type RejectionCode =
-  /** The event is malformed or breaks a limit. */
+  /** The event is malformed, breaks a limit, or has a `baseVersion` after the log's latest version. */
   | 'invalid_event'
   /** The id is already stored with other content: ids are never overwritten. */
   | 'id_reused'
-  /** The `authorize` hook refused it. */
+  /**
+   * The caller may not write it: the `authorize` hook refused it, or its `metadata.tenant` names
+   * another tenant than the one the push writes to.
+   */
   | 'forbidden'
   | (string & {});
 
-/** The server's answer for one event of a pushed batch. */
+/**
+ * The server's answer for one event of a pushed batch; `status` says which of the four it is. Every
+ * variant names the event by `id`, so a client can match results to the events it pushed.
+ */
 export type AppendResult =
   /** Stored at `version`. */
-  | { readonly id: string; readonly status: 'accepted'; readonly version: CursorVersion }
+  | {
+      /** The pushed event's id. */
+      readonly id: string;
+      /** The event is stored now, for good. */
+      readonly status: 'accepted';
+      /** The cursor it is stored at: the tenant's next one, given in batch order without gaps. */
+      readonly version: CursorVersion;
+    }
   /** Already stored, with the same content, at `version`: pushes are idempotent. */
-  | { readonly id: string; readonly status: 'duplicate'; readonly version: CursorVersion }
+  | {
+      /** The pushed event's id. */
+      readonly id: string;
+      /**
+       * An event with this id and the same content was stored before (by an earlier push, or earlier
+       * in this batch); nothing new is stored. A client treats it as `accepted`.
+       */
+      readonly status: 'duplicate';
+      /** The cursor the earlier copy is stored at, not a new one. */
+      readonly version: CursorVersion;
+    }
   /**
    * Not stored: another client's event landed on the aggregate after the event's `baseVersion`.
    * `latest` is the aggregate's latest version; pull, resolve, and push again.
    */
-  | { readonly id: string; readonly status: 'conflict'; readonly latest: CursorVersion; readonly reason: string }
+  | {
+      /** The pushed event's id. */
+      readonly id: string;
+      /**
+       * Not stored: another client's event landed on the aggregate after the event's `baseVersion`,
+       * or an earlier event of this batch on the same aggregate is a `conflict`.
+       */
+      readonly status: 'conflict';
+      /**
+       * The aggregate's latest cursor when the conflict was found, counting the events of this batch
+       * stored before it: pull up to it, resolve, and push the resolution with a later `baseVersion`.
+       */
+      readonly latest: CursorVersion;
+      /** What conflicted, for people (logs, a conflict inbox); not a code to branch on. */
+      readonly reason: string;
+    }
   /** Not stored, and never will be as it is. */
-  | { readonly id: string; readonly status: 'rejected'; readonly code: RejectionCode; readonly reason: string };
+  | {
+      /**
+       * The pushed event's id; `''` when the pushed item has no string `id` (such an item is always
+       * `rejected`, as `invalid_event`).
+       */
+      readonly id: string;
+      /** Not stored, and never will be as it is: a client drops it rather than push it again. */
+      readonly status: 'rejected';
+      /** Why, for programs: a {@link RejectionCode}. */
+      readonly code: RejectionCode;
+      /**
+       * What is wrong, for people: the validation message, or the reason `authorize` gave. Possibly
+       * empty; never parse it.
+       */
+      readonly reason: string;
+    };
 
 /** Options of {@link ServerEventLog.append}. */
 export interface AppendOptions extends SignalOptions {
@@ -64,11 +117,13 @@ export interface ReadOptions extends SignalOptions {
 export interface JsonEventRow {
   /** The event exactly as stored: the `JSON.stringify` of a valid event (as `checkedEventJson` made it). */
   readonly json: string;
+  /** The cursor the log gave the event. */
   readonly version: CursorVersion;
 }
 
 /** A page of {@link ServerEventLog.readJson}: an {@link EventPage} whose events are kept as JSON text. */
 export interface JsonEventPage {
+  /** The page's events, in cursor order: the same events as {@link EventPage.events}, each as its JSON text. */
   readonly rows: readonly JsonEventRow[];
   /** As {@link EventPage.next}. */
   readonly next: CursorVersion;
@@ -78,6 +133,7 @@ export interface JsonEventPage {
 
 /** Told to listeners after an append committed. */
 export interface AppendNotice {
+  /** The tenant whose log the append wrote to. */
   readonly tenant: string;
   /** The tenant's latest cursor after the append. */
   readonly latest: CursorVersion;

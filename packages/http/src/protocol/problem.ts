@@ -15,7 +15,17 @@ export type ProblemCode =
   | 'unavailable';
 
 /** Every {@link ProblemCode}, with its HTTP status and title. */
-export const PROBLEM_CODES: Readonly<Record<ProblemCode, { readonly status: number; readonly title: string }>> = {
+export const PROBLEM_CODES: Readonly<
+  Record<
+    ProblemCode,
+    {
+      /** The HTTP status a problem of this code has unless the server chooses another (see {@link problem}). */
+      readonly status: number;
+      /** The problem document's `title`: the same short text for every problem of this code. */
+      readonly title: string;
+    }
+  >
+> = {
   invalid_request: { status: 400, title: 'Invalid request' },
   invalid_cursor: { status: 400, title: 'Invalid cursor' },
   limit_exceeded: { status: 413, title: 'Limit exceeded' },
@@ -45,6 +55,11 @@ export const PROBLEM_TYPE_PREFIX = 'urn:eventsync:problem:';
 export interface ProblemDocument {
   /** `urn:eventsync:problem:<code>`. */
   readonly type: string;
+  /**
+   * A short summary of the code, for people: for a code of {@link PROBLEM_CODES}, its title there.
+   * {@link problem} uses the code itself for a code of a server's own, as `decodeProblem` does for a
+   * document without a title.
+   */
   readonly title: string;
   /** The HTTP status of the response. */
   readonly status: number;

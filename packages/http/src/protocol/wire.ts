@@ -17,8 +17,11 @@ export const PROTOCOL_PATHS = {
 
 /** The media types of the protocol. */
 export const MEDIA_TYPES = {
+  /** The bodies of push, pull, version and health, requests and answers alike (UTF-8). */
   json: 'application/json',
+  /** Every error answer: a {@link ProblemDocument} (RFC 9457). */
   problem: 'application/problem+json',
+  /** The answer of `GET /v1/stream`: Server-Sent Events, one `events` message per {@link StreamBatch}. */
   eventStream: 'text/event-stream',
 } as const;
 
@@ -33,6 +36,7 @@ export type WireEvent = Event;
 
 /** An event with the version the server gave it. */
 export interface WireVersionedEvent {
+  /** The event, as the server stored it. */
   readonly event: WireEvent;
   /** A version string: the decimal form of a non-negative integer, `"0"` being the start of the log. */
   readonly version: string;
@@ -40,23 +44,74 @@ export interface WireVersionedEvent {
 
 /** The body of `POST /v1/events`. */
 export interface PushRequest {
+  /**
+   * The batch, in the order the events are to be stored; at most the server's `maxEventsPerPush`
+   * (1000 by default), else the whole request is refused with `413 limit_exceeded`.
+   */
   readonly events: readonly WireEvent[];
 }
 
 /** The server's answer for one pushed event; see core's `AppendResult`. */
 export type WireResult =
-  | { readonly id: string; readonly status: 'accepted'; readonly version: string }
-  | { readonly id: string; readonly status: 'duplicate'; readonly version: string }
-  | { readonly id: string; readonly status: 'conflict'; readonly latest: string; readonly reason: string }
-  | { readonly id: string; readonly status: 'rejected'; readonly code: RejectionCode; readonly reason: string };
+  /** Stored at `version`. */
+  | {
+      /** The pushed event's id. */
+      readonly id: string;
+      /** The event is stored now, for good. */
+      readonly status: 'accepted';
+      /** The version it is stored at (a version string): mark the event confirmed there. */
+      readonly version: string;
+    }
+  /** Already stored, with the same content, at `version`: retrying a push whose answer was lost is safe. */
+  | {
+      /** The pushed event's id. */
+      readonly id: string;
+      /** The same event (same id and content) was stored before; nothing new is stored. Handle it as `accepted`. */
+      readonly status: 'duplicate';
+      /** The version the earlier copy is stored at (a version string), not a new one. */
+      readonly version: string;
+    }
+  /** Not stored: another client's event landed on the aggregate after the event's `baseVersion`. */
+  | {
+      /** The pushed event's id. */
+      readonly id: string;
+      /**
+       * Not stored: another client's event landed on the aggregate after the event's `baseVersion`,
+       * or an earlier event of the batch on the same aggregate is a `conflict`.
+       */
+      readonly status: 'conflict';
+      /**
+       * The aggregate's latest version (a version string): pull up to it, resolve, and push the
+       * resolution with a later `baseVersion`.
+       */
+      readonly latest: string;
+      /** What conflicted, for people; not a code to branch on. */
+      readonly reason: string;
+    }
+  /** Not stored, and never will be as it is. */
+  | {
+      /** The pushed event's id; `""` for a pushed item without a string `id` (which is always rejected). */
+      readonly id: string;
+      /** Not stored, and never will be as it is: drop it from the outbox and tell the user. */
+      readonly status: 'rejected';
+      /** Why, for programs: `invalid_event`, `id_reused`, `forbidden`, or a server's own code. */
+      readonly code: RejectionCode;
+      /** What is wrong, for people; possibly empty. */
+      readonly reason: string;
+    };
 
 /** The `200` body of `POST /v1/events`: one result per pushed event, in the batch's order. */
 export interface PushResponse {
+  /** One result per pushed event, in the batch's order, with the same ids. */
   readonly results: readonly WireResult[];
 }
 
 /** The `200` body of `GET /v1/events`. */
 export interface PullResponse {
+  /**
+   * Events after `since`, in version order, at most `limit` of them (the server's default page when
+   * the pull gives none); with `type` or `aggregateId` filters, only the matching ones. Possibly empty.
+   */
   readonly events: readonly WireVersionedEvent[];
   /** Where the next pull starts (`since=next`). */
   readonly next: string;
@@ -72,6 +127,7 @@ export interface VersionResponse {
 
 /** The `200` body of `GET /v1/health`. */
 export interface HealthResponse {
+  /** Always `'ok'`: a server that cannot serve (shutting down) answers `503` with a problem instead. */
   readonly status: 'ok';
   /** The protocol version the server speaks. */
   readonly protocol: number;
