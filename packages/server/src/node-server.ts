@@ -6,8 +6,8 @@ import type { Server } from 'node:http';
 /** What {@link serve} can run: a sync handler, or your own Hono app with the handler mounted in it. */
 export interface Servable {
   /**
-   * Answers one request; {@link serve} calls it for every request, with `@hono/node-server`'s
-   * bindings as `env` (`{ incoming, outgoing }`: the node:http request and response).
+   * Answers one request; {@link serve} calls it for every request the server receives. `env` is
+   * whatever bindings the serving adapter passes, if any: a sync handler reads none.
    */
   fetch(request: Request, env?: unknown): Response | Promise<Response>;
   /** Called on shutdown when present (a sync handler has it: it ends streams and drains requests). */
