@@ -2,13 +2,13 @@ import { SyncError, type ServerEventLog } from '@eventsync/core';
 import {
   bearerTokens,
   createSyncHandler,
+  nodeListener,
   type Identity,
   type RequestLogger,
   type SyncHandler,
 } from '@eventsync/server';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { nodeListener } from './node-listener.js';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -118,7 +118,7 @@ export function createApp(options: AppOptions): App {
     basePath: syncPath,
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  const sync = nodeListener((request) => handler.fetch(request), {
+  const sync = nodeListener(handler, {
     onError: (error) => console.error('node-server: the sync handler failed:', error),
   });
   const tenants = [...new Set([...tokens.values()].map((identity) => identity.tenant))].sort();

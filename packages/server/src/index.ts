@@ -1,5 +1,5 @@
 // @eventsync/server: the sync server. createSyncHandler (a Hono app: web-standard Request to Response),
-// the node:http adapter, the stream broker with its Server-Sent Events subscribers, and the metrics.
+// the node:http server and listener, the stream broker with its Server-Sent Events subscribers, and the metrics.
 
 export { createSyncHandler } from './sync-handler.js';
 export type {
@@ -30,3 +30,5 @@ export type { MetricsOptions } from './metrics-endpoint.js';
 export type { StoreCallStats, StoreStats } from './counted-event-log.js';
 export { serve, DEFAULT_SERVE_OPTIONS } from './node-server.js';
 export type { RunningServer, Servable, ServeOptions } from './node-server.js';
+export { nodeListener } from './node-listener.js';
+export type { FetchHandler, NodeBindings, NodeListener, NodeListenerOptions } from './node-listener.js';

@@ -1,44 +1,88 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
-/** A web-standard handler: a sync handler's `fetch`, a Hono app's, or any function of `Request` to `Response`. */
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+/**
+ * The node:http request and response behind a `Request`, which {@link nodeListener} hands its handler
+ * beside it: a Hono app sees them as `c.env` (the shape of `@hono/node-server`'s bindings, so its
+ * `getConnInfo(c)` finds the client's address). A sync handler reads neither.
+ */
+export interface NodeBindings {
+  /** The node:http request: its socket, its raw headers. Its body is the `Request`'s; read it there. */
+  readonly incoming: IncomingMessage;
+  /** The node:http response. The listener writes it from the `Response`: leave it alone. */
+  readonly outgoing: ServerResponse;
+}
+
+/**
+ * A web-standard request handler: a function of a `Request` to its `Response`, such as a sync
+ * handler's `fetch` or any Hono app's. A function that takes the request alone is one too.
+ */
+export type FetchHandler = (request: Request, env: NodeBindings) => Response | Promise<Response>;
+
+/** A `node:http` request listener, what `createServer(listener)` and `server.on('request', listener)` take. */
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Options of {@link nodeListener}. */
 export interface NodeListenerOptions {
   /**
-   * Told of a failure the listener answered with a bare `500` (the handler threw) or cut the
-   * connection over (the response body failed midway, or node:http refused the response's headers).
+   * Told of each failure the listener answered with a bare `500` (the handler threw or rejected) or
+   * ended by cutting the connection (the response body failed midway, or node:http refused the
+   * response's headers). Requests the listener refuses as `400` are the client's mistakes and are
+   * not reported.
    *
-   * @defaultValue none
+   * @defaultValue none: such failures are answered (or the connection cut) and not reported
    */
   readonly onError?: (error: unknown) => void;
 }
 
 /**
- * Turns a web-standard handler into a `node:http` request listener, so it can answer some of the
- * requests of a server you made yourself:
+ * Turns a web-standard handler, such as a sync handler, into a `node:http` request listener, so it can
+ * answer some or all of the requests of a server you made yourself (`serve` makes its own):
  *
- * - the `Request` has the method, the URL (path and query as sent, host from `Host`), every header,
- *   and for methods other than GET and HEAD the body as a stream, read only as the handler reads it;
- * - its `signal` fires when the client goes away before the response is done, which is what ends a
- *   Server-Sent Events subscription on the server;
- * - the `Response` body is streamed out with backpressure (a slow reader slows the stream rather
- *   than filling memory), a `text/event-stream` response has its headers sent at once, and the body
- *   is cancelled when the connection closes.
+ * - The `Request` has the method, the URL (the target's path and query as sent, on the `Host` the
+ *   client named; `https:` on a TLS socket), every header, and, for methods other than GET and HEAD,
+ *   the body as a stream that reads the socket only as the handler reads it (a request refused
+ *   before its body is read costs nothing). What the handler left unread is read and dropped after
+ *   the answer, so a kept-alive connection can carry the next request.
+ * - The request's `signal` fires when the client goes away before the answer is written, which is
+ *   what ends a Server-Sent Events subscription on the server.
+ * - The handler also gets the node:http request and response as its second argument
+ *   ({@link NodeBindings}), Hono's `c.env`.
+ * - The `Response` is written with backpressure (a slow reader slows the body down instead of
+ *   filling memory); a `text/event-stream` answer has its headers sent at once, before its first
+ *   event; the body is cancelled when the connection closes.
+ * - A handler that throws is answered `500` with an `application/problem+json` document (code
+ *   `internal`); a request that a `Request` cannot represent (method `TRACE`, a header value
+ *   `fetch` refuses) is answered `400` (code `invalid_request`) without asking the handler.
  *
- * `@eventsync/server` runs its own node:http server in `serve`, through `@hono/node-server`, but has
- * no public listener to put inside an existing one; this is that piece, with no dependency.
+ * @param handler - the handler: a function of a `Request`, or an object with such a `fetch` method
+ *   (a sync handler, a Hono app).
+ * @param options - see {@link NodeListenerOptions}.
+ * @returns the listener; it never throws, and answers each request once.
  *
  * @example
+ * Mounting the sync endpoint under `/sync/` of an app of your own:
  * ```ts
- * const sync = nodeListener(handler.fetch);
- * createServer((req, res) => (req.url?.startsWith('/sync/') ? sync(req, res) : myRoutes(req, res)));
+ * import { createServer } from 'node:http';
+ * import { createSyncHandler, nodeListener } from '@eventsync/server';
+ *
+ * const handler = createSyncHandler({ store, tokens, basePath: '/sync' });
+ * const sync = nodeListener(handler, { onError: (error) => console.error(error) });
+ * const server = createServer((req, res) => (req.url?.startsWith('/sync/') ? sync(req, res) : appRoutes(req, res)));
+ * server.listen(3000, '127.0.0.1');
  * ```
  */
 export function nodeListener(
-  fetch: FetchHandler,
+  handler: FetchHandler | { readonly fetch: FetchHandler },
   options: NodeListenerOptions = {},
-): (req: IncomingMessage, res: ServerResponse) => void {
+): NodeListener {
+  const fetch: FetchHandler = typeof handler === 'function' ? handler : (request, env) => handler.fetch(request, env);
+  const onError = (error: unknown): void => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // A failing report must not keep the request from being answered.
+    }
+  };
   const answer = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const aborted = new AbortController();
     const abort = (): void => {
@@ -46,8 +90,7 @@ export function nodeListener(
     };
     res.once('close', abort);
     const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : requestBody(req);
-    // Whatever of the body the handler left unread is read and dropped, so a kept-alive connection
-    // can carry the next request (node:http does this itself only for bodies nobody started reading).
+    // node:http drains a body nobody started reading by itself, not one the handler read in part.
     res.once('finish', () => void body?.discardRest());
 
     let request: Request;
@@ -64,17 +107,17 @@ export function nodeListener(
     }
     let response: Response;
     try {
-      response = await fetch(request);
+      response = await fetch(request, { incoming: req, outgoing: res });
     } catch (error) {
-      options.onError?.(error);
+      onError(error);
       return failure(res, 500, 'Internal Server Error', 'internal');
     }
-    await writeResponse(response, res, options.onError);
+    await writeResponse(response, res, onError);
   };
   return (req, res) => {
     answer(req, res).catch((error: unknown) => {
-      // Only a response the handler made that node:http cannot write (a malformed header) gets here.
-      options.onError?.(error);
+      // Only a response node:http cannot write (a malformed header or status) gets here.
+      onError(error);
       res.destroy(error instanceof Error ? error : undefined);
     });
   };
@@ -83,19 +126,24 @@ export function nodeListener(
 /** A bare problem document, when the handler could not be asked or failed to answer. */
 function failure(res: ServerResponse, status: number, title: string, code: string): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { 'Content-Type': 'application/problem+json' });
-  res.end(JSON.stringify({ type: 'about:blank', title, status, code }));
+  const body = JSON.stringify({ type: 'about:blank', title, status, code });
+  res.writeHead(status, { 'Content-Type': 'application/problem+json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
 }
+
+/** A `Host` that can be a URL's authority: a name or IPv4 address, or a bracketed IPv6 one, and a port. */
+const AUTHORITY = /^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$/;
 
 /** The request's URL: its target as sent (never resolved, so `//x/y` stays a path) on the `Host` it named. */
 function requestUrl(req: IncomingMessage): URL {
   const target = req.url ?? '/';
   const host = req.headers.host ?? '';
-  const authority = /^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$/.test(host) ? host : 'localhost';
+  const authority = AUTHORITY.test(host) ? host : 'localhost';
+  const scheme = (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http';
+  if (target.startsWith('/')) return new URL(`${scheme}://${authority}${target}`);
   // Absolute-form targets (`GET http://host/path`) are for proxies; this server reads their path.
-  if (target.startsWith('/')) return new URL(`http://${authority}${target}`);
-  const absolute = new URL(target, `http://${authority}`);
-  return new URL(`http://${authority}${absolute.pathname}${absolute.search}`);
+  const absolute = new URL(target, `${scheme}://${authority}`);
+  return new URL(`${scheme}://${authority}${absolute.pathname}${absolute.search}`);
 }
 
 function requestHeaders(rawHeaders: readonly string[]): Headers {
@@ -158,7 +206,7 @@ function responseHeaders(headers: Headers): OutgoingHttpHeaders {
 async function writeResponse(
   response: Response,
   res: ServerResponse,
-  onError: ((error: unknown) => void) | undefined,
+  onError: (error: unknown) => void,
 ): Promise<void> {
   if (res.destroyed) {
     await response.body?.cancel().catch(() => {});
@@ -181,7 +229,7 @@ async function writeResponse(
     }
     res.end();
   } catch (error) {
-    onError?.(error);
+    onError(error);
     res.destroy(error instanceof Error ? error : new Error('The response body failed', { cause: error }));
   } finally {
     res.off('close', cancel);
