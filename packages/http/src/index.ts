@@ -41,4 +41,4 @@ export type {
   TokenProvider,
   TokenRequest,
 } from './transport/http-transport.js';
-export { parseRetryAfter } from './transport/http-error.js';
+export { errorFromProblem, parseRetryAfter } from './transport/http-error.js';

@@ -12,7 +12,7 @@ export type {
 } from './sync-handler.js';
 export { DEFAULT_LIMITS, resolveLimits } from './limits.js';
 export type { SyncLimits } from './limits.js';
-export { bearerToken, bearerTokens } from './authentication.js';
+export { bearerToken, bearerTokens, identify } from './authentication.js';
 export type { Authenticate, Authorize, Identity } from './authentication.js';
 export { consoleRequestLogger } from './request-log.js';
 export type { RequestLogEntry, RequestLogger } from './request-log.js';

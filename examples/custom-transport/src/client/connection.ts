@@ -1,5 +1,5 @@
 import { isSyncError, SyncError } from '@eventsync/core';
-import { PROTOCOL_VERSION } from '@eventsync/http';
+import { decodeProblem, errorFromProblem, PROTOCOL_VERSION } from '@eventsync/http';
 import {
   isRequestId,
   SOCKET_LIMIT_NAMES,
@@ -11,7 +11,6 @@ import {
   type HelloMessage,
   type SocketLimits,
 } from '../protocol/messages.js';
-import { problemError } from '../protocol/problem-error.js';
 import { CallScope, reasonOf, untilAborted } from './call-scope.js';
 import type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
 
@@ -360,9 +359,13 @@ function parseMessage(data: unknown): Record<string, unknown> {
   return message as Record<string, unknown>;
 }
 
+/**
+ * The `SyncError` for the problem of an `error` message, mapped as `HttpTransport` maps HTTP answers;
+ * a `protocol` error when it is not a problem document.
+ */
 function problemOrProtocolError(what: string, problem: unknown): SyncError {
   try {
-    return problemError(what, problem);
+    return errorFromProblem(what, decodeProblem(problem));
   } catch (error) {
     return error as SyncError;
   }

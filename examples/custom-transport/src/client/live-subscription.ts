@@ -9,9 +9,8 @@ import {
   type SubscriptionState,
   type TransportSubscription,
 } from '@eventsync/core';
-import { decodeStreamBatch } from '@eventsync/http';
+import { decodeProblem, decodeStreamBatch, errorFromProblem } from '@eventsync/http';
 import type { SubscribeMessage, UnsubscribeMessage } from '../protocol/messages.js';
-import { problemError } from '../protocol/problem-error.js';
 import type { Connection, StreamMessage } from './connection.js';
 
 /** What a {@link LiveSubscription} needs of its transport. */
@@ -168,7 +167,7 @@ export class LiveSubscription implements TransportSubscription {
               return;
             case 'error':
               try {
-                finish(problemError('The live subscription', message.problem));
+                finish(errorFromProblem('The live subscription', decodeProblem(message.problem)));
               } catch (error) {
                 finish(error as SyncError);
               }

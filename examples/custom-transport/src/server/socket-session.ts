@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import {
   checkedEventJson,
-  checkTenant,
   CursorVersion,
   isSyncError,
   SyncError,
@@ -24,7 +23,7 @@ import {
   type PushResponse,
   type VersionResponse,
 } from '@eventsync/http';
-import type { Authenticate, Authorize, Broker, Identity } from '@eventsync/server';
+import { identify, type Authenticate, type Authorize, type Broker, type Identity } from '@eventsync/server';
 import { WebSocket, type RawData } from 'ws';
 import {
   CLOSE_CODES,
@@ -261,20 +260,12 @@ export class SocketSession<P> {
    * Runs `authenticate` on a web `Request` made of the upgrade request (its URL and headers, so a
    * cookie or a header of a non-browser client works as with HTTP), with the hello's token as its
    * `Authorization: Bearer` header: the same `authenticate` serves `createSyncHandler` and this.
+   * `identify` checks its answer as the HTTP server does (an invalid tenant is the server's bug: `internal`).
    */
   async #authenticate(token: string | undefined): Promise<Identity<P> | null> {
     const request = webRequest(this.#request, token);
     if (request === undefined) return null;
-    const identity = await this.#context.authenticate(request);
-    if (identity === null || identity === undefined) return null;
-    try {
-      checkTenant(identity.tenant);
-    } catch (error) {
-      throw new SyncError('internal', `authenticate answered an invalid tenant: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    return identity;
+    return identify(this.#context.authenticate, request);
   }
 
   async #push(body: unknown): Promise<PushResponse> {

@@ -1,6 +1,6 @@
 import { SyncError, type SyncErrorCode } from '@eventsync/core';
 import { decodeProblem } from '../protocol/decode.js';
-import type { ProblemDocument } from '../protocol/problem.js';
+import { PROBLEM_CODES, type ProblemDocument } from '../protocol/problem.js';
 
 /**
  * The milliseconds a `Retry-After` header asks to wait: delay-seconds (`120`) or an HTTP date;
@@ -32,13 +32,65 @@ export function responseError(
   const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'));
   const code = codeFor(status, found?.code);
   const detail = found?.detail ?? (response.statusText || undefined);
+  const details = errorDetails(status, found, retryAfterMs);
+  return new SyncError(code, `${what} failed with HTTP ${status}${detail ? `: ${detail}` : ''}`, { details });
+}
+
+/**
+ * The `SyncError` for a problem document that a server answered, mapped as `HttpTransport` maps
+ * an HTTP error answer (the error table of docs/protocol.md): `invalid_input` for `400` and `415`,
+ * `limit_exceeded` for `413` and for a `400` with code `limit_exceeded`, `unauthorized` for `401`,
+ * `forbidden` for `403`, `not_found` for `404`, `timeout` for `408`, `unavailable` (retryable) for
+ * `429` and every `5xx`, and `protocol` for any other status (`405`: client and server disagree about
+ * the protocol). A document without an error status maps by its code's status in `PROBLEM_CODES`.
+ *
+ * Its `details` hold what a caller branches on: `status`, `problem` (the problem's code), the
+ * `limit`, `max`, `actual` and `eventId` the problem names, and `retryAfterMs` when given.
+ *
+ * For a transport that carries the protocol's problem documents over something else than HTTP (a
+ * WebSocket message, a queue), so that its errors read like `HttpTransport`'s. Check untrusted JSON
+ * with `decodeProblem` first.
+ *
+ * @param what - the operation that failed, which starts the message: `'Push'`, `'Pull'`…
+ * @param problem - the problem document, checked (`decodeProblem`).
+ * @param options - `retryAfterMs`: how long the server asked to wait, in milliseconds, for
+ *   `details.retryAfterMs` (a caller's backoff waits at least that long).
+ * @returns the error to throw: its message is `<what> failed with <code>: <detail>`.
+ *
+ * @example
+ * ```ts
+ * // A WebSocket transport receives { "type": "error", "id": 7, "problem": { … } }:
+ * const error = errorFromProblem('Push', decodeProblem(message.problem));
+ * error.code; // 'limit_exceeded'
+ * error.details; // { status: 413, problem: 'limit_exceeded', limit: 'maxEventsPerPush', max: 1000, actual: 1500 }
+ * ```
+ */
+export function errorFromProblem(
+  what: string,
+  problem: ProblemDocument,
+  options: { readonly retryAfterMs?: number } = {},
+): SyncError {
+  const known = (PROBLEM_CODES as Readonly<Record<string, { readonly status: number } | undefined>>)[problem.code];
+  const status = problem.status >= 400 && problem.status <= 599 ? problem.status : (known?.status ?? problem.status);
+  const detail = problem.detail === undefined || problem.detail === '' ? '' : `: ${problem.detail}`;
+  return new SyncError(codeFor(status, problem.code), `${what} failed with ${problem.code}${detail}`, {
+    details: errorDetails(status, problem, options.retryAfterMs),
+  });
+}
+
+/** The `details` of an error answer: the status, the problem's code and what it names, the wait asked. */
+function errorDetails(
+  status: number,
+  problem: ProblemDocument | undefined,
+  retryAfterMs: number | undefined,
+): Record<string, unknown> {
   const details: Record<string, unknown> = { status };
-  if (found !== undefined) details.problem = found.code;
+  if (problem !== undefined) details.problem = problem.code;
   for (const key of ['limit', 'max', 'actual', 'eventId'] as const) {
-    if (found?.[key] !== undefined) details[key] = found[key];
+    if (problem?.[key] !== undefined) details[key] = problem[key];
   }
   if (retryAfterMs !== undefined) details.retryAfterMs = retryAfterMs;
-  return new SyncError(code, `${what} failed with HTTP ${status}${detail ? `: ${detail}` : ''}`, { details });
+  return details;
 }
 
 function codeFor(status: number, problemCode: string | undefined): SyncErrorCode {
