@@ -99,7 +99,25 @@ export function hasCredentials(request: Request): boolean {
   return request.headers.has('Authorization');
 }
 
-/** The identity `authenticate` answered, checked; `null` when it refused. */
+/**
+ * Asks `authenticate` who sent a request and checks its answer: what the sync handler does first on
+ * every request, for servers of other transports (a WebSocket upgrade, a queue consumer) that take the
+ * same `authenticate` or `tokens`.
+ *
+ * @param authenticate - the same function given to `createSyncHandler` (e.g. {@link bearerTokens}).
+ * @param request - the request to identify; other transports build one carrying the credentials.
+ * @returns the identity with a valid tenant, or `null` when `authenticate` refused the request.
+ * @throws SyncError `internal` when `authenticate` answered a tenant that is not valid (empty, too long
+ * or not a string): a bug of the server's configuration, not of the client.
+ *
+ * @example
+ * ```ts
+ * const authenticate = bearerTokens({ 'tok-a': { principal: 'phone', tenant: 'acme' } });
+ * const request = new Request('http://127.0.0.1/ws', { headers: { Authorization: `Bearer ${token}` } });
+ * const identity = await identify(authenticate, request);
+ * if (identity === null) socket.close(4401, 'unauthorized');
+ * ```
+ */
 export async function identify<P>(authenticate: Authenticate<P>, request: Request): Promise<Identity<P> | null> {
   const identity = await authenticate(request);
   if (identity === null || identity === undefined) return null;
