@@ -70,6 +70,8 @@ export type {
   Transport,
   TransportSubscription,
 } from './transport/transport.js';
+export { CallScope, DEFAULT_CALL_SCOPE_OPTIONS } from './transport/call-scope.js';
+export type { CallScopeOptions } from './transport/call-scope.js';
 
 export type {
   Conflict,

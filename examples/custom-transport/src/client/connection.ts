@@ -1,4 +1,4 @@
-import { isSyncError, SyncError } from '@eventsync/core';
+import { CallScope, isSyncError, SyncError } from '@eventsync/core';
 import { decodeProblem, errorFromProblem, PROTOCOL_VERSION } from '@eventsync/http';
 import {
   isRequestId,
@@ -11,7 +11,6 @@ import {
   type HelloMessage,
   type SocketLimits,
 } from '../protocol/messages.js';
-import { CallScope, reasonOf, untilAborted } from './call-scope.js';
 import type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
 
 /** How a {@link Connection} opens and watches its socket. */
@@ -68,9 +67,13 @@ export class Connection {
       });
     }
     const connection = new Connection(socket, settings, token);
-    const scope = new CallScope([signal], settings.timeoutMs, `Connecting to ${settings.url}`);
+    const scope = new CallScope({
+      signals: [signal],
+      timeoutMs: settings.timeoutMs,
+      what: `Connecting to ${settings.url}`,
+    });
     try {
-      await untilAborted(connection.#welcomed, scope.signal);
+      await scope.race(connection.#welcomed);
       return connection;
     } catch (error) {
       connection.close(isSyncError(error) ? error : new SyncError('network', messageOf(error), { cause: error }));
@@ -135,39 +138,21 @@ export class Connection {
    * `signal.reason` (the answer is then ignored when it comes).
    */
   request(id: number, text: string, what: string, signal: AbortSignal): Promise<unknown> {
-    if (signal.aborted) return Promise.reject(reasonOf(signal));
+    if (signal.aborted) return Promise.reject(signal.reason as unknown);
     if (this.#state !== 'open') return Promise.reject(this.#notOpen(what));
-    return new Promise<unknown>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#pending.delete(id);
-        reject(reasonOf(signal));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      const settle = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        this.#pending.delete(id);
-      };
-      this.#pending.set(id, {
-        what,
-        resolve: (body) => {
-          settle();
-          resolve(body);
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-      });
-      try {
-        this.#socket.send(text);
-      } catch (error) {
-        this.#pending
-          .get(id)
-          ?.reject(
-            new SyncError('network', `${what}: the message could not be sent: ${messageOf(error)}`, { cause: error }),
-          );
-      }
+    const answer = new Promise<unknown>((resolve, reject) => {
+      this.#pending.set(id, { what, resolve, reject });
     });
+    try {
+      this.#socket.send(text);
+    } catch (error) {
+      this.#pending
+        .get(id)
+        ?.reject(
+          new SyncError('network', `${what}: the message could not be sent: ${messageOf(error)}`, { cause: error }),
+        );
+    }
+    return CallScope.race(answer, signal).finally(() => this.#pending.delete(id));
   }
 
   /** Sends a message that gets no answer of its own (`subscribe`, `unsubscribe`). */

@@ -1,4 +1,5 @@
 import {
+  CallScope,
   CursorVersion,
   DEFAULT_RETRY_OPTIONS,
   isSyncError,
@@ -25,7 +26,6 @@ import {
   type TokenRequest,
 } from '@eventsync/http';
 import type { PullMessage, SocketLimits, VersionMessage } from '../protocol/messages.js';
-import { CallScope, untilAborted } from './call-scope.js';
 import { Connection } from './connection.js';
 import { LiveSubscription } from './live-subscription.js';
 import type { WebSocketConstructor } from './websocket-like.js';
@@ -130,6 +130,11 @@ export class WebSocketTransport implements Transport {
   readonly #reconnect: Required<RetryOptions>;
   readonly #random: () => number;
   readonly #closing = new AbortController();
+  /**
+   * Calls in flight, aborted one by one on close: linking each to `#closing` would put one listener
+   * per concurrent call on that signal (Node warns past ten).
+   */
+  readonly #inFlight = new Set<CallScope>();
   readonly #subscriptions = new Set<LiveSubscription>();
   #connection: Connection | undefined;
   #connecting: Promise<Connection> | undefined;
@@ -278,7 +283,7 @@ export class WebSocketTransport implements Transport {
       throw invalid('since', 'since must be a CursorVersion');
     }
     const subscription = new LiveSubscription(
-      { connect: (signal) => untilAborted(this.#connect(), signal) },
+      { connect: (signal) => CallScope.race(this.#connect(), signal) },
       handler,
       options,
       { retry: this.#reconnect, random: this.#random },
@@ -298,6 +303,7 @@ export class WebSocketTransport implements Transport {
     const closed = new SyncError('closed', 'The WebSocket transport was closed');
     for (const subscription of [...this.#subscriptions]) subscription.close();
     this.#closing.abort(closed);
+    for (const scope of [...this.#inFlight]) scope.abort(closed);
     this.#connection?.close(closed);
     this.#connection = undefined;
   }
@@ -313,10 +319,12 @@ export class WebSocketTransport implements Transport {
     signal: AbortSignal | undefined,
     run: (connection: Connection, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const scope = new CallScope([signal, this.#closing.signal], this.#timeoutMs, what);
+    const scope = new CallScope({ signals: [signal], timeoutMs: this.#timeoutMs, what });
+    this.#inFlight.add(scope);
+    if (this.#closing.signal.aborted) scope.abort(this.#closing.signal.reason);
     let connection: Connection | undefined;
     try {
-      connection = await untilAborted(this.#connect(), scope.signal);
+      connection = await scope.race(this.#connect());
       return await run(connection, scope.signal);
     } catch (error) {
       // A socket that stopped answering is most likely half-open: the next call opens a new one.
@@ -325,6 +333,7 @@ export class WebSocketTransport implements Transport {
       }
       throw error;
     } finally {
+      this.#inFlight.delete(scope);
       scope.dispose();
     }
   }
@@ -372,7 +381,7 @@ export class WebSocketTransport implements Transport {
     if (provider === undefined) return undefined;
     let token: unknown;
     try {
-      token = await untilAborted(Promise.resolve(provider(request)), request.signal);
+      token = await CallScope.race(Promise.resolve(provider(request)), request.signal);
     } catch (error) {
       if (request.signal.aborted || isSyncError(error)) throw error;
       throw new SyncError('unauthorized', `The token provider failed: ${messageOf(error)}`, { cause: error });

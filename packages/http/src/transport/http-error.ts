@@ -1,4 +1,4 @@
-import { SyncError, type SyncErrorCode } from '@eventsync/core';
+import { SyncError, type CallScope, type SyncErrorCode } from '@eventsync/core';
 import { decodeProblem } from '../protocol/decode.js';
 import { PROBLEM_CODES, type ProblemDocument } from '../protocol/problem.js';
 
@@ -123,4 +123,16 @@ function readProblem(headers: Headers, body: string, status: number): ProblemDoc
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The error a failed `fetch` or body read rejects with: the scope's reason when the request was
+ * cancelled (so a caller's abort rejects with its own `signal.reason`); a `SyncError` as it is;
+ * anything else (fetch's `TypeError`) as `SyncError('network')`.
+ */
+export function requestFailure(scope: CallScope, error: unknown, what: string): unknown {
+  if (scope.signal.aborted) return scope.signal.reason;
+  if (error instanceof SyncError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new SyncError('network', `${what} could not reach the server: ${message}`, { cause: error });
 }

@@ -1,4 +1,5 @@
 import {
+  CallScope,
   CursorVersion,
   DEFAULT_RETRY_OPTIONS,
   isSyncError,
@@ -24,9 +25,8 @@ import {
 import { encodeEvents } from '../protocol/encode.js';
 import { encodePullQuery } from '../protocol/request.js';
 import { MEDIA_TYPES, PROTOCOL_PATHS, PROTOCOL_VERSION, type HealthResponse } from '../protocol/wire.js';
-import { Exchange } from './exchange.js';
-import { responseError } from './http-error.js';
-import { LiveStream, untilAborted } from './live-stream.js';
+import { requestFailure, responseError } from './http-error.js';
+import { LiveStream } from './live-stream.js';
 
 /** What a {@link TokenProvider} is asked. */
 export interface TokenRequest {
@@ -190,10 +190,10 @@ export class HttpTransport implements Transport {
   readonly #random: () => number;
   readonly #closing = new AbortController();
   /**
-   * Requests in flight, aborted one by one on close: each holds its own listener, so many concurrent
-   * requests never pile listeners onto one shared signal (Node warns past ten).
+   * Requests in flight, aborted one by one on close: linking each to `#closing` would put one
+   * listener per concurrent request on that signal (Node warns past ten).
    */
-  readonly #inFlight = new Set<Exchange>();
+  readonly #inFlight = new Set<CallScope>();
   readonly #streams = new Set<LiveStream>();
   #refreshing: Promise<string | undefined> | undefined;
 
@@ -419,7 +419,7 @@ export class HttpTransport implements Transport {
     signal: AbortSignal | undefined,
     decode: (json: unknown) => T,
   ): Promise<T> {
-    const exchange = new Exchange([signal], this.#timeoutMs, what);
+    const exchange = new CallScope({ signals: [signal], timeoutMs: this.#timeoutMs, what });
     this.#inFlight.add(exchange);
     try {
       const response = await this.#send(what, spec, exchange);
@@ -444,10 +444,10 @@ export class HttpTransport implements Transport {
   async #openStream(
     cursor: CursorVersion | undefined,
     signal: AbortSignal,
-  ): Promise<{ response: Response; exchange: Exchange }> {
+  ): Promise<{ response: Response; exchange: CallScope }> {
     const what = 'Opening the live stream';
     // The stream's own signal is enough: closing the transport closes every stream first.
-    const exchange = new Exchange([signal], this.#timeoutMs, what);
+    const exchange = new CallScope({ signals: [signal], timeoutMs: this.#timeoutMs, what });
     try {
       const spec: RequestSpec = {
         method: 'GET',
@@ -481,7 +481,7 @@ export class HttpTransport implements Transport {
   }
 
   /** Sends with the current token; on `401`, once more with a refreshed one. */
-  async #send(what: string, spec: RequestSpec, exchange: Exchange): Promise<Response> {
+  async #send(what: string, spec: RequestSpec, exchange: CallScope): Promise<Response> {
     const canRefresh = this.#token !== undefined && spec.anonymous !== true;
     let token = spec.anonymous
       ? undefined
@@ -496,20 +496,20 @@ export class HttpTransport implements Transport {
   }
 
   /** One refresh at a time: requests that meet a `401` together share it. */
-  #refresh(exchange: Exchange): Promise<string | undefined> {
+  #refresh(exchange: CallScope): Promise<string | undefined> {
     this.#refreshing ??= this.#tokenFor({ refresh: true, signal: this.#closing.signal }, undefined).finally(() => {
       this.#refreshing = undefined;
     });
-    return untilAborted(this.#refreshing, exchange.signal);
+    return exchange.race(this.#refreshing);
   }
 
-  async #tokenFor(request: TokenRequest, exchange: Exchange | undefined): Promise<string | undefined> {
+  async #tokenFor(request: TokenRequest, exchange: CallScope | undefined): Promise<string | undefined> {
     const provider = this.#token;
     if (provider === undefined) return undefined;
     let token: unknown;
     try {
       const given = provider(request);
-      token = exchange === undefined ? await given : await untilAborted(Promise.resolve(given), exchange.signal);
+      token = exchange === undefined ? await given : await exchange.race(Promise.resolve(given));
     } catch (error) {
       if (exchange?.signal.aborted) throw exchange.signal.reason;
       if (isSyncError(error)) throw error;
@@ -529,7 +529,7 @@ export class HttpTransport implements Transport {
     return token === '' ? undefined : token;
   }
 
-  async #fetchOnce(what: string, spec: RequestSpec, token: string | undefined, exchange: Exchange): Promise<Response> {
+  async #fetchOnce(what: string, spec: RequestSpec, token: string | undefined, exchange: CallScope): Promise<Response> {
     const url = new URL(this.#base.href);
     url.pathname = `${url.pathname.replace(/\/+$/, '')}${spec.path}`;
     if (spec.query) url.search = spec.query.toString();
@@ -551,18 +551,18 @@ export class HttpTransport implements Transport {
         ...(spec.body ? { body: spec.body.data } : {}),
         signal: exchange.signal,
       });
-      return await untilAborted(request, exchange.signal);
+      return await exchange.race(request);
     } catch (error) {
-      throw exchange.failure(error, what);
+      throw requestFailure(exchange, error, what);
     }
   }
 }
 
-async function readText(response: Response, exchange: Exchange, what: string): Promise<string> {
+async function readText(response: Response, exchange: CallScope, what: string): Promise<string> {
   try {
-    return await untilAborted(response.text(), exchange.signal);
+    return await exchange.race(response.text());
   } catch (error) {
-    throw exchange.failure(error, `${what} (reading the answer)`);
+    throw requestFailure(exchange, error, `${what} (reading the answer)`);
   }
 }
 

@@ -1,5 +1,6 @@
 import {
   backoffDelay,
+  type CallScope,
   isSyncError,
   SyncError,
   type CursorVersion,
@@ -12,7 +13,7 @@ import {
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { decodeStreamBatch } from '../protocol/decode.js';
 import { STREAM_EVENT_NAME } from '../protocol/wire.js';
-import type { Exchange } from './exchange.js';
+import { requestFailure } from './http-error.js';
 
 /** What a {@link LiveStream} needs of its transport. */
 export interface StreamConnector {
@@ -20,7 +21,7 @@ export interface StreamConnector {
    * Opens `GET /v1/stream` after `cursor` (with `Last-Event-ID`): resolves once a `200` event stream
    * answered, with the exchange that owns the connection, or rejects with a `SyncError`.
    */
-  open(cursor: CursorVersion | undefined, signal: AbortSignal): Promise<{ response: Response; exchange: Exchange }>;
+  open(cursor: CursorVersion | undefined, signal: AbortSignal): Promise<{ response: Response; exchange: CallScope }>;
 }
 
 /** How a {@link LiveStream} reconnects and watches for silence. */
@@ -156,7 +157,7 @@ export class LiveStream implements TransportSubscription {
       this.#setState('live');
       for (;;) {
         idle = setTimeout(() => exchange.abort(silent), this.#settings.idleTimeoutMs);
-        const { done, value } = await untilAborted(reader.read(), exchange.signal);
+        const { done, value } = await exchange.race(reader.read());
         clearTimeout(idle);
         if (done) return;
         parser.feed(decoder.decode(value, { stream: true }));
@@ -165,7 +166,7 @@ export class LiveStream implements TransportSubscription {
       }
     } catch (error) {
       if (error instanceof HandlerFailure) throw error;
-      throw exchange.failure(error, 'The live stream');
+      throw requestFailure(exchange, error, 'The live stream');
     } finally {
       clearTimeout(idle);
       // Aborting the fetch (not only cancelling the reader) is what releases the connection everywhere.
@@ -236,28 +237,6 @@ export class LiveStream implements TransportSubscription {
       // A throwing listener must not break delivery.
     }
   }
-}
-
-/** `promise`, or a rejection with the signal's reason as soon as it fires. */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.reject(signal.reason as unknown);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as unknown);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function asSyncError(error: unknown, message: string): SyncError {
