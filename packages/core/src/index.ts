@@ -72,6 +72,7 @@ export type {
 } from './transport/transport.js';
 export { CallScope, DEFAULT_CALL_SCOPE_OPTIONS } from './transport/call-scope.js';
 export type { CallScopeOptions } from './transport/call-scope.js';
+export { SubscriptionLifecycle } from './transport/subscription-lifecycle.js';
 
 export type {
   Conflict,

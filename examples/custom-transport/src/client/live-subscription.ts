@@ -1,12 +1,12 @@
 import {
   backoffDelay,
   isSyncError,
+  SubscriptionLifecycle,
   SyncError,
   type CursorVersion,
   type LiveBatch,
   type RetryOptions,
   type SubscribeOptions,
-  type SubscriptionState,
   type TransportSubscription,
 } from '@eventsync/core';
 import { decodeProblem, decodeStreamBatch, errorFromProblem } from '@eventsync/http';
@@ -34,14 +34,10 @@ export interface LiveSubscriptionSettings {
 export class LiveSubscription implements TransportSubscription {
   readonly #host: SubscriptionHost;
   readonly #handler: (batch: LiveBatch) => void | Promise<void>;
-  readonly #onStateChange: SubscribeOptions['onStateChange'];
-  readonly #signal: AbortSignal | undefined;
   readonly #settings: LiveSubscriptionSettings;
-  readonly #onClosed: () => void;
-  readonly #closing = new AbortController();
+  readonly #life: SubscriptionLifecycle;
   /** The cursor of the last batch delivered (or where the first subscription started): the resume point. */
   #cursor: CursorVersion | undefined;
-  #state: SubscriptionState | undefined;
   /** The handler calls, chained: a batch is handed over once the one before has been handled. */
   #delivery: Promise<void> = Promise.resolve();
   /** Ends the subscription on the current connection. */
@@ -56,39 +52,37 @@ export class LiveSubscription implements TransportSubscription {
   ) {
     this.#host = host;
     this.#handler = handler;
-    this.#onStateChange = options.onStateChange;
-    this.#signal = options.signal;
     this.#settings = settings;
-    this.#onClosed = onClosed;
+    this.#life = new SubscriptionLifecycle(options, () => {
+      this.#stop?.();
+      onClosed();
+    });
     this.#cursor = options.since;
   }
 
   /** Starts subscribing, after `subscribe` has returned. */
   start(): void {
-    this.#signal?.addEventListener('abort', this.#abort, { once: true });
-    queueMicrotask(() => void this.#run());
+    this.#life.start(() => this.#run());
   }
 
   /** Stops delivery, unsubscribes, and says `'closed'`. Idempotent. */
   close(): void {
-    this.#close();
+    this.#life.close();
   }
 
   get #closed(): boolean {
-    return this.#closing.signal.aborted;
+    return this.#life.closed;
   }
-
-  readonly #abort = (): void => this.#close();
 
   async #run(): Promise<void> {
     if (this.#closed) return;
-    this.#setState('connecting');
+    this.#life.setState('connecting');
     let attempt = 0;
     while (!this.#closed) {
       const progress = { delivered: false };
       let error: SyncError;
       try {
-        const connection = await this.#host.connect(this.#closing.signal);
+        const connection = await this.#host.connect(this.#life.signal);
         await this.#follow(connection, progress);
         return; // closed by the caller
       } catch (caught) {
@@ -96,15 +90,15 @@ export class LiveSubscription implements TransportSubscription {
         error = asSyncError(caught, 'The live subscription failed');
         // Refused for good (credentials, a cursor past the log): subscribing again cannot help.
         if (!error.retryable && error.code !== 'protocol') {
-          this.#close(error);
+          this.#life.close(error);
           return;
         }
       }
-      this.#setState('connecting', error);
+      this.#life.setState('connecting', error);
       // A subscription that delivered was healthy: the backoff starts over.
       attempt = progress.delivered ? 1 : attempt + 1;
       const retryAfterMs = typeof error.details.retryAfterMs === 'number' ? error.details.retryAfterMs : 0;
-      await this.#sleep(backoffDelay(attempt, this.#settings.retry, this.#settings.random, retryAfterMs));
+      await this.#life.sleep(backoffDelay(attempt, this.#settings.retry, this.#settings.random, retryAfterMs));
     }
   }
 
@@ -153,7 +147,7 @@ export class LiveSubscription implements TransportSubscription {
                 // The opening message: the server now sends every event after its cursor.
                 opened = true;
                 this.#cursor ??= batch.cursor;
-                this.#setState('live');
+                this.#life.setState('live');
               }
               this.#delivery = this.#delivery.then(() => this.#deliver(batch, progress));
               return;
@@ -199,43 +193,11 @@ export class LiveSubscription implements TransportSubscription {
     try {
       await this.#handler({ events, cursor: batch.cursor });
     } catch (error) {
-      this.#close(asSyncError(error, 'The live batch handler failed; the subscription was closed'));
+      this.#life.close(asSyncError(error, 'The live batch handler failed; the subscription was closed'));
       return;
     }
     this.#cursor = batch.cursor;
     progress.delivered = true;
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#closing.signal;
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
-  #close(error?: SyncError): void {
-    if (this.#closed) return;
-    this.#closing.abort(new SyncError('closed', 'The live subscription was closed'));
-    this.#signal?.removeEventListener('abort', this.#abort);
-    this.#stop?.();
-    this.#onClosed();
-    this.#setState('closed', error);
-  }
-
-  #setState(state: SubscriptionState, error?: SyncError): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    try {
-      this.#onStateChange?.(state, error);
-    } catch {
-      // A throwing listener must not break delivery.
-    }
   }
 }
 

@@ -1,13 +1,13 @@
 import {
   backoffDelay,
-  type CallScope,
   isSyncError,
+  SubscriptionLifecycle,
   SyncError,
+  type CallScope,
   type CursorVersion,
   type LiveBatch,
   type RetryOptions,
   type SubscribeOptions,
-  type SubscriptionState,
   type TransportSubscription,
 } from '@eventsync/core';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
@@ -49,14 +49,10 @@ class HandlerFailure extends Error {
 export class LiveStream implements TransportSubscription {
   readonly #connector: StreamConnector;
   readonly #handler: (batch: LiveBatch) => void | Promise<void>;
-  readonly #onStateChange: SubscribeOptions['onStateChange'];
-  readonly #signal: AbortSignal | undefined;
   readonly #settings: LiveStreamSettings;
-  readonly #onClosed: () => void;
-  readonly #closing = new AbortController();
+  readonly #life: SubscriptionLifecycle;
   /** The cursor of the last batch delivered (or where the stream started); the resume point. */
   #cursor: CursorVersion | undefined;
-  #state: SubscriptionState | undefined;
   /** The server's `retry:`, which replaces the first backoff step. */
   #serverRetryMs: number | undefined;
 
@@ -69,32 +65,27 @@ export class LiveStream implements TransportSubscription {
   ) {
     this.#connector = connector;
     this.#handler = handler;
-    this.#onStateChange = options.onStateChange;
-    this.#signal = options.signal;
     this.#settings = settings;
-    this.#onClosed = onClosed;
+    this.#life = new SubscriptionLifecycle(options, onClosed);
     this.#cursor = options.since;
   }
 
   /** Starts connecting, after `subscribe` has returned. */
   start(): void {
-    this.#signal?.addEventListener('abort', this.#abort, { once: true });
-    queueMicrotask(() => void this.#run());
+    this.#life.start(() => this.#run());
   }
 
   close(): void {
-    this.#close();
+    this.#life.close();
   }
 
   get #closed(): boolean {
-    return this.#closing.signal.aborted;
+    return this.#life.closed;
   }
-
-  readonly #abort = (): void => this.#close();
 
   async #run(): Promise<void> {
     if (this.#closed) return;
-    this.#setState('connecting');
+    this.#life.setState('connecting');
     let attempt = 0;
     while (!this.#closed) {
       const openedAt = Date.now();
@@ -106,31 +97,31 @@ export class LiveStream implements TransportSubscription {
       } catch (caught) {
         if (this.#closed) return;
         if (caught instanceof HandlerFailure) {
-          this.#close(asSyncError(caught.error, 'The live batch handler failed; the subscription was closed'));
+          this.#life.close(asSyncError(caught.error, 'The live batch handler failed; the subscription was closed'));
           return;
         }
         error = asSyncError(caught, 'The live stream failed');
         // Refused for good (401 after a refresh, 403, 404, a bad cursor): reconnecting cannot help.
         if (!error.retryable && error.code !== 'protocol') {
-          this.#close(error);
+          this.#life.close(error);
           return;
         }
       }
       if (this.#closed) return;
-      this.#setState('connecting', error);
+      this.#life.setState('connecting', error);
       // A connection that moved the cursor, or lasted, was healthy: start the backoff over.
       if (progress.delivered || Date.now() - openedAt >= this.#settings.retry.maxDelayMs) attempt = 0;
       attempt++;
       const retry = this.#settings.retry;
       const initialDelayMs = Math.min(retry.maxDelayMs, Math.max(1, this.#serverRetryMs ?? retry.initialDelayMs));
       const retryAfterMs = typeof error.details.retryAfterMs === 'number' ? error.details.retryAfterMs : 0;
-      await this.#sleep(backoffDelay(attempt, { ...retry, initialDelayMs }, this.#settings.random, retryAfterMs));
+      await this.#life.sleep(backoffDelay(attempt, { ...retry, initialDelayMs }, this.#settings.random, retryAfterMs));
     }
   }
 
   /** One connection: reads messages until the stream ends (resolves) or fails (rejects). */
   async #connectOnce(progress: { delivered: boolean }): Promise<void> {
-    const { response, exchange } = await this.#connector.open(this.#cursor, this.#closing.signal);
+    const { response, exchange } = await this.#connector.open(this.#cursor, this.#life.signal);
     const body = response.body as ReadableStream<Uint8Array>;
     const reader = body.getReader();
     const decoder = new TextDecoder();
@@ -154,7 +145,7 @@ export class LiveStream implements TransportSubscription {
     let idle: ReturnType<typeof setTimeout> | undefined;
     try {
       if (this.#closed) return;
-      this.#setState('live');
+      this.#life.setState('live');
       for (;;) {
         idle = setTimeout(() => exchange.abort(silent), this.#settings.idleTimeoutMs);
         const { done, value } = await exchange.race(reader.read());
@@ -205,37 +196,6 @@ export class LiveStream implements TransportSubscription {
     }
     this.#cursor = batch.cursor;
     progress.delivered = true;
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#closing.signal;
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
-  #close(error?: SyncError): void {
-    if (this.#closed) return;
-    this.#closing.abort(new SyncError('closed', 'The live subscription was closed'));
-    this.#signal?.removeEventListener('abort', this.#abort);
-    this.#onClosed();
-    this.#setState('closed', error);
-  }
-
-  #setState(state: SubscriptionState, error?: SyncError): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    try {
-      this.#onStateChange?.(state, error);
-    } catch {
-      // A throwing listener must not break delivery.
-    }
   }
 }
 

@@ -1,6 +1,7 @@
 import {
   CursorVersion,
   isSyncError,
+  SubscriptionLifecycle,
   SyncError,
   type AppendNotice,
   type AppendResult,
@@ -12,7 +13,6 @@ import {
   type ServerEventLog,
   type SignalOptions,
   type SubscribeOptions,
-  type SubscriptionState,
   type Transport,
   type TransportSubscription,
   type VersionedEvent,
@@ -174,15 +174,11 @@ class LiveStream implements TransportSubscription {
   readonly #link: NetworkLink;
   readonly #random: SeededRandom;
   readonly #handler: (batch: LiveBatch) => void | Promise<void>;
-  readonly #onStateChange: SubscribeOptions['onStateChange'];
-  readonly #signal: AbortSignal | undefined;
-  readonly #closing = new AbortController();
-  readonly #onClosed: () => void;
+  readonly #life: SubscriptionLifecycle;
   readonly #stopNotices: () => void;
   /** The resume point: the cursor after the last batch delivered (known once `#start` settles). */
   #cursor: CursorVersion | undefined;
   readonly #start: Promise<CursorVersion>;
-  #state: SubscriptionState | undefined;
   #connected = false;
   #connecting = false;
   #pumping = false;
@@ -201,9 +197,12 @@ class LiveStream implements TransportSubscription {
     this.#link = link;
     this.#random = random;
     this.#handler = handler;
-    this.#onStateChange = options.onStateChange;
-    this.#signal = options.signal;
-    this.#onClosed = onClosed;
+    this.#life = new SubscriptionLifecycle(options, () => {
+      this.#connected = false;
+      this.#cancelReconnect();
+      this.#stopNotices();
+      onClosed();
+    });
     // Both read now, so that "the log's latest at subscribe time" is what it says.
     this.#stopNotices = link.log.subscribe((notice) => this.#noticed(notice));
     this.#start = options.since ? Promise.resolve(options.since) : link.log.latestVersion(link.tenant);
@@ -211,22 +210,20 @@ class LiveStream implements TransportSubscription {
   }
 
   start(): void {
-    this.#signal?.addEventListener('abort', this.#abort, { once: true });
-    // Never call back before `subscribe` has returned.
-    queueMicrotask(() => {
+    this.#life.start(() => {
       if (this.#link.isPartitioned()) this.#drop(this.#partitionError());
       else void this.#connect();
     });
   }
 
   close(): void {
-    this.#close();
+    this.#life.close();
   }
 
   partitionChanged(): void {
     if (this.#closed) return;
     if (this.#link.isPartitioned()) {
-      if (this.#connected || this.#state === undefined) this.#drop(this.#partitionError());
+      if (this.#connected || this.#life.state === undefined) this.#drop(this.#partitionError());
     } else {
       this.#cancelReconnect();
       void this.#connect();
@@ -234,12 +231,8 @@ class LiveStream implements TransportSubscription {
   }
 
   get #closed(): boolean {
-    return this.#closing.signal.aborted;
+    return this.#life.closed;
   }
-
-  readonly #abort = (): void => {
-    this.#close();
-  };
 
   #noticed(notice: AppendNotice): void {
     if (notice.tenant !== this.#link.tenant) return;
@@ -254,7 +247,7 @@ class LiveStream implements TransportSubscription {
       const start = await this.#start;
       this.#cursor ??= CursorVersion.of(start.value);
     } catch (error) {
-      this.#close(asSyncError(error, 'Reading the latest version for a live subscription failed'));
+      this.#life.close(asSyncError(error, 'Reading the latest version for a live subscription failed'));
       return;
     } finally {
       this.#connecting = false;
@@ -262,7 +255,7 @@ class LiveStream implements TransportSubscription {
     if (this.#closed || this.#connected || this.#link.isPartitioned()) return;
     this.#connected = true;
     this.#dirty = true;
-    this.#setState('live');
+    this.#life.setState('live');
     void this.#pump();
   }
 
@@ -278,7 +271,7 @@ class LiveStream implements TransportSubscription {
         const faults = this.#link.faults();
         const disconnect = this.#random();
         const delay = pick(faults.delay, this.#random());
-        await wait(this.#link.timers, delay, [this.#closing.signal]);
+        await wait(this.#link.timers, delay, [this.#life.signal]);
         const cursor = this.#cursor as CursorVersion;
         if (!this.#connected) break;
         const page = await this.#link.log.read(this.#link.tenant, { since: cursor, limit: this.#link.liveBatchLimit });
@@ -298,7 +291,7 @@ class LiveStream implements TransportSubscription {
         try {
           await this.#handler(batch);
         } catch (error) {
-          this.#close(asSyncError(error, 'The live batch handler failed; the subscription was closed'));
+          this.#life.close(asSyncError(error, 'The live batch handler failed; the subscription was closed'));
           return;
         }
       }
@@ -308,7 +301,7 @@ class LiveStream implements TransportSubscription {
         this.#drop(error);
         this.#scheduleReconnect(this.#link.faults().reconnectDelay);
       } else {
-        this.#close(asSyncError(error, 'Reading the log for a live subscription failed'));
+        this.#life.close(asSyncError(error, 'Reading the log for a live subscription failed'));
       }
     } finally {
       this.#pumping = false;
@@ -319,7 +312,7 @@ class LiveStream implements TransportSubscription {
     if (this.#closed) return;
     if (this.#connected) this.#link.count('disconnects');
     this.#connected = false;
-    this.#setState('connecting', error);
+    this.#life.setState('connecting', error);
   }
 
   #scheduleReconnect(range: DelayRange): void {
@@ -338,27 +331,6 @@ class LiveStream implements TransportSubscription {
     if (!this.#reconnectPending) return;
     this.#reconnectPending = false;
     this.#link.timers.clearTimeout(this.#reconnectTimer);
-  }
-
-  #close(error?: SyncError): void {
-    if (this.#closed) return;
-    this.#closing.abort(new SyncError('closed', 'The live subscription was closed'));
-    this.#connected = false;
-    this.#cancelReconnect();
-    this.#stopNotices();
-    this.#signal?.removeEventListener('abort', this.#abort);
-    this.#onClosed();
-    this.#setState('closed', error);
-  }
-
-  #setState(state: SubscriptionState, error?: SyncError): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    try {
-      this.#onStateChange?.(state, error);
-    } catch {
-      // A throwing listener must not break delivery.
-    }
   }
 
   #partitionError(): SyncError {

@@ -1,0 +1,115 @@
+import { getEventListeners } from 'node:events';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SyncError } from '../errors/sync-error.js';
+import { SubscriptionLifecycle } from './subscription-lifecycle.js';
+import type { SubscriptionState } from './transport.js';
+
+function recorder(): {
+  states: [SubscriptionState, string | undefined][];
+  onStateChange: (state: SubscriptionState, error?: SyncError) => void;
+} {
+  const states: [SubscriptionState, string | undefined][] = [];
+  return { states, onStateChange: (state, error) => void states.push([state, error?.code]) };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('SubscriptionLifecycle', () => {
+  it('runs nothing before start has returned', async () => {
+    const life = new SubscriptionLifecycle({}, () => undefined);
+    const run = vi.fn();
+    life.start(run);
+    expect(run).not.toHaveBeenCalled();
+    await Promise.resolve();
+    expect(run).toHaveBeenCalledOnce();
+  });
+
+  it('tells each state once per change, and closed last with its error', () => {
+    const { states, onStateChange } = recorder();
+    const life = new SubscriptionLifecycle({ onStateChange }, () => undefined);
+    life.setState('connecting');
+    life.setState('connecting');
+    life.setState('live');
+    life.setState('connecting', new SyncError('network', 'The socket went'));
+    const refused = new SyncError('forbidden', 'Not allowed');
+    life.close(refused);
+    life.setState('live');
+    expect(states).toEqual([
+      ['connecting', undefined],
+      ['live', undefined],
+      ['connecting', 'network'],
+      ['closed', 'forbidden'],
+    ]);
+    expect(life.state).toBe('closed');
+  });
+
+  it('closes once, running onClose before closed is told', () => {
+    const order: string[] = [];
+    const life = new SubscriptionLifecycle(
+      { onStateChange: (state) => void order.push(state) },
+      (error) => void order.push(`onClose ${String(error?.code)}`),
+    );
+    life.close();
+    life.close(new SyncError('network', 'later'));
+    expect(order).toEqual(['onClose undefined', 'closed']);
+    expect(life.closed).toBe(true);
+    expect(life.signal.reason).toMatchObject({ code: 'closed' });
+  });
+
+  it("closes when the caller's signal fires, and releases its listener on close", async () => {
+    const caller = new AbortController();
+    const { states, onStateChange } = recorder();
+    const life = new SubscriptionLifecycle({ signal: caller.signal, onStateChange }, () => undefined);
+    life.start(() => life.setState('connecting'));
+    await Promise.resolve();
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
+    caller.abort(new Error('unmounted'));
+    expect(life.closed).toBe(true);
+    expect(states).toEqual([
+      ['connecting', undefined],
+      ['closed', undefined],
+    ]);
+
+    const other = new AbortController();
+    const closedByCaller = new SubscriptionLifecycle({ signal: other.signal }, () => undefined);
+    closedByCaller.start(() => undefined);
+    closedByCaller.close();
+    expect(getEventListeners(other.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('keeps going when onStateChange throws', () => {
+    const onClose = vi.fn();
+    const life = new SubscriptionLifecycle(
+      {
+        onStateChange: () => {
+          throw new Error('a broken listener');
+        },
+      },
+      onClose,
+    );
+    expect(() => life.setState('live')).not.toThrow();
+    expect(() => life.close()).not.toThrow();
+    expect(onClose).toHaveBeenCalledOnce();
+  });
+
+  it('sleeps the given time, or less when closed meanwhile', async () => {
+    vi.useFakeTimers();
+    const life = new SubscriptionLifecycle({}, () => undefined);
+    let woke = false;
+    const sleeping = life.sleep(1000).then(() => (woke = true));
+    await vi.advanceTimersByTimeAsync(999);
+    expect(woke).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await sleeping;
+    expect(woke).toBe(true);
+
+    const cut = life.sleep(60_000);
+    life.close();
+    await cut;
+    expect(vi.getTimerCount()).toBe(0);
+    expect(getEventListeners(life.signal, 'abort')).toHaveLength(0);
+    await life.sleep(60_000);
+  });
+});
