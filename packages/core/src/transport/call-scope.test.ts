@@ -65,6 +65,14 @@ describe('CallScope', () => {
     scope.dispose();
   });
 
+  it('takes a timeout longer than a timer can wait for none, rather than firing at once', async () => {
+    // Real timers: Node turns a delay past 2^31 - 1 ms into 1 ms.
+    const scope = new CallScope({ timeoutMs: 3_000_000_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(scope.signal.aborted).toBe(false);
+    scope.dispose();
+  });
+
   it('removes its listeners and its timer on dispose', () => {
     vi.useFakeTimers();
     const caller = new AbortController();

@@ -1,6 +1,9 @@
 import { SyncError } from '../errors/sync-error.js';
 import { abortReason } from '../internal/abort.js';
 
+/** The longest delay `setTimeout` honours. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Options of {@link CallScope}. */
 export interface CallScopeOptions {
   /**
@@ -13,7 +16,7 @@ export interface CallScopeOptions {
   readonly signals?: readonly (AbortSignal | undefined)[];
   /**
    * How long the call may take, in milliseconds; then the scope fires with `SyncError('timeout')`.
-   * `Infinity` sets no timer.
+   * `Infinity` (or anything past 2^31 - 1 ms, the longest a timer waits) sets no timer.
    *
    * @defaultValue `Infinity`
    */
@@ -96,7 +99,9 @@ export class CallScope {
       signal.addEventListener('abort', onAbort, { once: true });
       this.#unlink.push(() => signal.removeEventListener('abort', onAbort));
     }
-    if (!this.#controller.signal.aborted && Number.isFinite(timeoutMs)) {
+    // A timer cannot wait longer than 2^31 - 1 ms (Node would fire it after 1 ms): a longer timeout
+    // (about 25 days and more) is as good as none.
+    if (!this.#controller.signal.aborted && timeoutMs <= MAX_TIMER_MS) {
       this.#timer = setTimeout(() => {
         this.#controller.abort(
           new SyncError('timeout', `${what} got no answer within ${timeoutMs} ms`, { details: { timeoutMs } }),
