@@ -1,5 +1,6 @@
 import { SyncError, type ServerEventLog } from '@eventsync/core';
 import {
+  closeGracefully,
   bearerTokens,
   createSyncHandler,
   nodeListener,
@@ -207,24 +208,18 @@ export function createApp(options: AppOptions): App {
     },
     close() {
       closing ??= (async () => {
-        const deadline = Date.now() + shutdownTimeoutMs;
-        const serverClosed = server.listening
-          ? new Promise<void>((resolve) => server.close(() => resolve()))
-          : Promise.resolve();
         try {
-          // Streams end and sync requests drain; new sync requests are answered 503.
-          await handler.close({ timeoutMs: shutdownTimeoutMs });
-          // Then every response of the server, sync or not, until its last byte is written.
-          await allRequestsDone(Math.max(0, deadline - Date.now()));
+          await closeGracefully(server, {
+            timeoutMs: shutdownTimeoutMs,
+            drain: async (remainingMs) => {
+              const deadline = Date.now() + remainingMs;
+              // Streams end and sync requests drain; new sync requests are answered 503.
+              await handler.close({ timeoutMs: remainingMs });
+              // Then every response of the server, sync or not, until its last byte is written.
+              await allRequestsDone(Math.max(0, deadline - Date.now()));
+            },
+          });
         } finally {
-          // Kept-alive connections close as they go idle; after the deadline the busy ones are cut.
-          const sweep = setInterval(() => {
-            if (Date.now() >= deadline) server.closeAllConnections();
-            else server.closeIdleConnections();
-          }, 25);
-          server.closeIdleConnections();
-          await serverClosed;
-          clearInterval(sweep);
           await store.close();
         }
       })();

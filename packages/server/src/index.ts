@@ -28,7 +28,7 @@ export type { MetricsSources, StreamMetrics, SyncMetricsOptions, SyncMetricsSnap
 export { METRICS_PATHS } from './metrics-endpoint.js';
 export type { MetricsOptions } from './metrics-endpoint.js';
 export type { StoreCallStats, StoreStats } from './counted-event-log.js';
-export { serve, DEFAULT_SERVE_OPTIONS } from './node-server.js';
-export type { RunningServer, Servable, ServeOptions } from './node-server.js';
+export { closeGracefully, serve, DEFAULT_SERVE_OPTIONS } from './node-server.js';
+export type { CloseGracefullyOptions, RunningServer, Servable, ServeOptions } from './node-server.js';
 export { nodeListener } from './node-listener.js';
 export type { FetchHandler, NodeBindings, NodeListener, NodeListenerOptions } from './node-listener.js';

@@ -110,20 +110,12 @@ export async function serve(app: Servable, options: ServeOptions = {}): Promise<
     closing ??= (async () => {
       options.signal?.removeEventListener('abort', onSignal);
       for (const signal of shutdownOn) process.off(signal, onSignal);
-      const deadline = Date.now() + shutdownTimeoutMs;
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       try {
-        await app.close?.({ timeoutMs: shutdownTimeoutMs });
+        await closeGracefully(server, {
+          timeoutMs: shutdownTimeoutMs,
+          drain: () => app.close?.({ timeoutMs: shutdownTimeoutMs }) ?? Promise.resolve(),
+        });
       } finally {
-        // Connections that finished their last response are closed as they become idle; after the
-        // deadline the rest are cut.
-        const sweep = setInterval(() => {
-          if (Date.now() >= deadline) server.closeAllConnections();
-          else server.closeIdleConnections();
-        }, 25);
-        server.closeIdleConnections();
-        await serverClosed;
-        clearInterval(sweep);
         resolveClosed();
       }
     })();
@@ -132,6 +124,67 @@ export async function serve(app: Servable, options: ServeOptions = {}): Promise<
   options.signal?.addEventListener('abort', onSignal, { once: true });
   for (const signal of shutdownOn) process.once(signal, onSignal);
   return { url, host, port: address.port, server, close, closed };
+}
+
+/** Options of {@link closeGracefully}. */
+export interface CloseGracefullyOptions {
+  /**
+   * How long the whole shutdown may take, in milliseconds: past it, connections still busy are cut.
+   *
+   * @defaultValue 10000
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Work to wait for while the server no longer accepts connections but still serves the open ones:
+   * e.g. a sync handler's `close` (streams end, requests in flight finish), or your own count of
+   * responses in flight. It gets the milliseconds left until the deadline.
+   *
+   * @defaultValue nothing to wait for
+   */
+  readonly drain?: (remainingMs: number) => Promise<void>;
+}
+
+/**
+ * Stops a `node:http` server gracefully: it stops accepting connections at once, waits for `drain`,
+ * then closes kept-alive connections as each goes idle (a response being written is not cut) and, at
+ * the deadline, every connection still open. Resolves once the server is closed, also when `drain`
+ * throws (the error is rethrown after). What {@link serve} does on shutdown, for servers of your own
+ * (see `nodeListener`).
+ *
+ * @example
+ * ```ts
+ * const handler = createSyncHandler({ store, tokens });
+ * const server = createServer(nodeListener(handler)).listen(8787, '127.0.0.1');
+ * process.once('SIGTERM', async () => {
+ *   await closeGracefully(server, { timeoutMs: 10_000, drain: (ms) => handler.close({ timeoutMs: ms }) });
+ *   await store.close();
+ * });
+ * ```
+ */
+export async function closeGracefully(server: Server, options: CloseGracefullyOptions = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_SERVE_OPTIONS.shutdownTimeoutMs;
+  if (!(timeoutMs >= 0)) {
+    throw new SyncError('invalid_input', `timeoutMs must be 0 or more, got ${String(timeoutMs)}`, {
+      details: { field: 'timeoutMs' },
+    });
+  }
+  const deadline = Date.now() + timeoutMs;
+  const serverClosed = server.listening
+    ? new Promise<void>((resolve) => server.close(() => resolve()))
+    : Promise.resolve();
+  try {
+    await options.drain?.(timeoutMs);
+  } finally {
+    // Connections that finished their last response are closed as they become idle; after the
+    // deadline the rest are cut.
+    const sweep = setInterval(() => {
+      if (Date.now() >= deadline) server.closeAllConnections();
+      else server.closeIdleConnections();
+    }, 25);
+    server.closeIdleConnections();
+    await serverClosed;
+    clearInterval(sweep);
+  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

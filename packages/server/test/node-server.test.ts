@@ -2,7 +2,13 @@ import { MemoryServerEventLog, type Event } from '@eventsync/core';
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSyncHandler, serve, type RunningServer, type SyncHandlerOptions } from '../src/index.js';
+import {
+  closeGracefully,
+  createSyncHandler,
+  serve,
+  type RunningServer,
+  type SyncHandlerOptions,
+} from '../src/index.js';
 import { ALICE, batchOf, events, SseReader, TOKENS, waitUntil } from './support.js';
 
 const running: RunningServer[] = [];
@@ -156,5 +162,69 @@ describe('serve', () => {
     });
     await expect(serve(second, { port: 70_000 })).rejects.toMatchObject({ code: 'invalid_input' });
     await expect(serve(second, { port: 0, host: '203.0.113.7' })).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+});
+
+describe('closeGracefully', () => {
+  /** A plain node:http server whose `/slow` answers after `slowMs`, and whose `/never` never ends. */
+  async function plainServer(slowMs: number) {
+    const server = http.createServer((request, response) => {
+      if (request.url === '/slow') setTimeout(() => response.end('done'), slowMs);
+      else if (request.url === '/never') response.writeHead(200).write('started');
+      else response.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return { server, url: `http://127.0.0.1:${port}` };
+  }
+
+  /** GET over its own connection, resolving with the body or the error's code. */
+  function get(url: string): Promise<string> {
+    return new Promise((resolve) => {
+      http
+        .get(url, { agent: new http.Agent({ keepAlive: true }) }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          response.on('end', () => resolve(body));
+          response.on('error', () => resolve(`cut after ${JSON.stringify(body)}`));
+        })
+        .on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+  }
+
+  it('lets a response in flight finish, closes idle kept-alive connections, and refuses new ones', async () => {
+    const { server, url } = await plainServer(150);
+    expect(await get(`${url}/`)).toBe('ok'); // leaves an idle kept-alive connection
+    const slow = get(`${url}/slow`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const drained: string[] = [];
+    const closing = closeGracefully(server, { timeoutMs: 2_000, drain: async () => void drained.push('drain') });
+    expect(await get(`${url}/`)).toBe('ECONNREFUSED');
+    expect(await slow).toBe('done');
+    const started = Date.now();
+    await closing;
+    expect(Date.now() - started).toBeLessThan(1_000); // not the deadline: nothing was left to cut
+    expect(drained).toEqual(['drain']);
+    expect(server.listening).toBe(false);
+  });
+
+  it('cuts what is still busy at the deadline, and closes even when drain fails', async () => {
+    const { server, url } = await plainServer(0);
+    const never = get(`${url}/never`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const failure = new Error('drain failed');
+    const started = Date.now();
+    await expect(closeGracefully(server, { timeoutMs: 200, drain: () => Promise.reject(failure) })).rejects.toBe(
+      failure,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(await never).toBe('cut after "started"');
+    expect(server.listening).toBe(false);
+  });
+
+  it('refuses a negative timeout', async () => {
+    const { server } = await plainServer(0);
+    await expect(closeGracefully(server, { timeoutMs: -1 })).rejects.toMatchObject({ code: 'invalid_input' });
+    await closeGracefully(server, { timeoutMs: 0 });
   });
 });
