@@ -149,7 +149,20 @@ describeWithPostgres('PostgresEventStore on PostgreSQL', (url) => {
     });
 
     it('locks and appends to tenants whose names need quoting, each apart from the others', async () => {
-      const tenants = ["o'brien", "o''brien", 'back\\slash', "x'; DROP TABLE events; --", "e\\'q", 'lone\uDC00'];
+      const tenants = [
+        "o'brien",
+        "o''brien",
+        'back\\slash',
+        "x'; DROP TABLE events; --",
+        "e\\'q",
+        'lone\uDC00',
+        // `$` patterns a string replacement would expand inside the escaped literal.
+        'team$1',
+        'team$$1',
+        'a$&b',
+        'a$`b',
+        "x$'; CREATE TABLE pwned (x int); --",
+      ];
       for (const [i, tenant] of tenants.entries()) {
         expect(statuses(await store.append(tenant, alice.many(i + 1)))).toEqual(Array(i + 1).fill('accepted'));
         // The second append finds the tenant's row and locks it.
@@ -160,6 +173,8 @@ describeWithPostgres('PostgresEventStore on PostgreSQL', (url) => {
       }
       const { rows } = await admin.query<{ count: string }>(`SELECT COUNT(*) AS count FROM "${schema}".events`);
       expect(Number(rows[0]!.count)).toBe(tenants.reduce((sum, _, i) => sum + i + 2, 0));
+      const made = await admin.query(`SELECT table_schema FROM information_schema.tables WHERE table_name = 'pwned'`);
+      expect(made.rows).toEqual([]);
     });
 
     it('answers duplicates for a batch pushed again, whole or in part, and keeps the cursors gapless', async () => {

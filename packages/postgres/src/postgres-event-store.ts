@@ -403,8 +403,10 @@ export class PostgresEventStore implements ServerEventLog {
    */
   async #beginLocked(client: PoolClient, tenant: string): Promise<number> {
     const key = columnText(tenant);
+    // A function as the replacement: a string one would expand `$'`, `$&`, `$$`… inside the tenant's
+    // escaped literal (an injection, or another tenant's lock).
     const results = (await client.query(
-      `BEGIN ISOLATION LEVEL READ COMMITTED; ${this.#sql.lockTenant.replace('$1', client.escapeLiteral(key))}`,
+      `BEGIN ISOLATION LEVEL READ COMMITTED; ${this.#sql.lockTenant.replace('$1', () => client.escapeLiteral(key))}`,
     )) as unknown as [QueryResult, QueryResult<{ latest: string }>];
     let { rows } = results[1];
     if (rows.length === 0) {
