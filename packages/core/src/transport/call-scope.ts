@@ -1,8 +1,6 @@
 import { SyncError } from '../errors/sync-error.js';
 import { abortReason } from '../internal/abort.js';
-
-/** The longest delay `setTimeout` honours. */
-const MAX_TIMER_MS = 2_147_483_647;
+import { MAX_TIMER_MS } from '../internal/timer.js';
 
 /** Options of {@link CallScope}. */
 export interface CallScopeOptions {

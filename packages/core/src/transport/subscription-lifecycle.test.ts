@@ -112,4 +112,32 @@ describe('SubscriptionLifecycle', () => {
     expect(getEventListeners(life.signal, 'abort')).toHaveLength(0);
     await life.sleep(60_000);
   });
+
+  it('sleeps longer than a timer can wait, rather than waking at once', async () => {
+    // Real timers: Node turns a delay past 2^31 - 1 ms into 1 ms.
+    const life = new SubscriptionLifecycle({}, () => undefined);
+    let woke = 0;
+    const far = life.sleep(30 * 24 * 60 * 60 * 1000).then(() => woke++); // a Retry-After of 30 days
+    const forever = life.sleep(Infinity).then(() => woke++); // retry.maxDelayMs: Infinity
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(woke).toBe(0);
+    life.close();
+    await Promise.all([far, forever]);
+    expect(woke).toBe(2);
+  });
+
+  it('wakes when a sleep longer than a timer can wait is over', async () => {
+    vi.useFakeTimers();
+    const life = new SubscriptionLifecycle({}, () => undefined);
+    const ms = 2 ** 31 + 1000;
+    let woke = false;
+    const sleeping = life.sleep(ms).then(() => (woke = true));
+    await vi.advanceTimersByTimeAsync(ms - 1);
+    expect(woke).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await sleeping;
+    expect(woke).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+    life.close();
+  });
 });

@@ -1,4 +1,5 @@
 import { SyncError } from '../errors/sync-error.js';
+import { MAX_TIMER_MS } from '../internal/timer.js';
 import type { SubscribeOptions, SubscriptionState } from './transport.js';
 
 /**
@@ -115,7 +116,8 @@ export class SubscriptionLifecycle {
 
   /**
    * Waits `ms` milliseconds (the backoff before reconnecting), or less when the subscription closes
-   * meanwhile. Never rejects.
+   * meanwhile. Never rejects. A wait longer than a timer can take (2^31 - 1 ms, about 24.8 days, such
+   * as a far `Retry-After`) is waited out in steps, and `Infinity` waits until the subscription closes.
    *
    * @param ms - How long to wait.
    */
@@ -126,12 +128,20 @@ export class SubscriptionLifecycle {
         resolve();
         return;
       }
+      let left = ms;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const done = (): void => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      // Node fires a timer past MAX_TIMER_MS after 1 ms: arm at most that much, and re-arm for the rest.
+      const arm = (): void => {
+        const step = Math.min(left, MAX_TIMER_MS);
+        left -= step;
+        timer = setTimeout(left > 0 ? arm : done, step);
+      };
+      arm();
       signal.addEventListener('abort', done, { once: true });
     });
   }

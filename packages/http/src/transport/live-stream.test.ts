@@ -216,6 +216,20 @@ describe('HttpTransport live stream', () => {
     expect(live.states).toEqual(['connecting', 'live']);
   });
 
+  it('keeps a silent stream whose idle timeout is longer than a timer can wait', async () => {
+    // Node turns a delay past 2^31 - 1 ms into 1 ms: such a timeout must set no timer at all.
+    const forever = follow(connect({ stream: { ...fastStream, idleTimeoutMs: Infinity } }), 0);
+    const long = follow(connect({ stream: { ...fastStream, idleTimeoutMs: 3_000_000_000 } }), 0);
+    await until(() => server.connections.length === 2, 'two connections');
+    await delay(100);
+    expect(server.connections).toHaveLength(2);
+    expect(forever.states).toEqual(['connecting', 'live']);
+    expect(long.states).toEqual(['connecting', 'live']);
+    const [event] = bob.many(1);
+    await server.append([event!]);
+    await until(() => forever.ids().length === 1 && long.ids().length === 1, 'the event on both');
+  });
+
   it('retries 503 and malformed answers with backoff, waiting out Retry-After', async () => {
     let attempts = 0;
     const times: number[] = [];

@@ -1,9 +1,9 @@
 import {
   backoffDelay,
+  CallScope,
   isSyncError,
   SubscriptionLifecycle,
   SyncError,
-  type CallScope,
   type CursorVersion,
   type LiveBatch,
   type RetryOptions,
@@ -142,14 +142,18 @@ export class LiveStream implements TransportSubscription {
       maxBufferSize: MAX_MESSAGE_CHARS,
     });
     const silent = new SyncError('timeout', `The live stream was silent for ${this.#settings.idleTimeoutMs} ms`);
-    let idle: ReturnType<typeof setTimeout> | undefined;
+    const goneSilent = (): void => exchange.abort(silent);
+    let idle: CallScope | undefined;
     try {
       if (this.#closed) return;
       this.#life.setState('live');
       for (;;) {
-        idle = setTimeout(() => exchange.abort(silent), this.#settings.idleTimeoutMs);
+        // CallScope's timer, not a bare setTimeout: an idleTimeoutMs past 2^31 - 1 ms (Infinity) sets
+        // none, where Node would fire it after 1 ms and reconnect in a loop.
+        idle = new CallScope({ timeoutMs: this.#settings.idleTimeoutMs });
+        idle.signal.addEventListener('abort', goneSilent, { once: true });
         const { done, value } = await exchange.race(reader.read());
-        clearTimeout(idle);
+        idle.dispose();
         if (done) return;
         parser.feed(decoder.decode(value, { stream: true }));
         if (broken) throw broken;
@@ -159,7 +163,7 @@ export class LiveStream implements TransportSubscription {
       if (error instanceof HandlerFailure) throw error;
       throw requestFailure(exchange, error, 'The live stream');
     } finally {
-      clearTimeout(idle);
+      idle?.dispose();
       // Aborting the fetch (not only cancelling the reader) is what releases the connection everywhere.
       exchange.abort(new SyncError('closed', 'The live stream connection was released'));
       exchange.dispose();
