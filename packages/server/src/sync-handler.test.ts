@@ -329,6 +329,40 @@ describe('createSyncHandler authorize', () => {
     expect(calls[0]).toEqual(['todo-1', { principal: 'alice', tenant: 'acme' }]);
   });
 
+  it('stores each event as pushed and answers its retry duplicate, whatever authorize changed in it', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'eventsync-authorize-'));
+    const sqlite = new SqliteEventStore({ path: join(folder, 'events.db') });
+    try {
+      for (const store of [new MemoryServerEventLog(), sqlite]) {
+        const server = testServer({
+          store,
+          // Not what authorize is for, but a hook may do it: the log must stay idempotent all the same.
+          authorize: (event, identity) => {
+            (event.data as Record<string, unknown>)['by'] = identity.principal;
+            (event.metadata as Record<string, unknown>)['stamped'] = true;
+            return true;
+          },
+        });
+        const alice = events();
+        const batch = [alice.make('todo-1', { data: { title: 'Milk' } }), alice.make('todo-2')];
+        const first = (await (await server.push(batch)).json()) as { results: { status: string }[] };
+        expect(first.results.map((result) => result.status)).toEqual(['accepted', 'accepted']);
+        // The answer was lost; the client pushes the same events again, and once more within one batch.
+        const again = (await (await server.push([...batch, batch[0]!])).json()) as { results: unknown[] };
+        expect(again.results).toEqual([
+          { id: batch[0]!.id, status: 'duplicate', version: '1' },
+          { id: batch[1]!.id, status: 'duplicate', version: '2' },
+          { id: batch[0]!.id, status: 'duplicate', version: '1' },
+        ]);
+        const page = await store.read('acme', { since: CursorVersion.ZERO });
+        expect(page.events.map((item) => item.event)).toEqual(batch);
+      }
+    } finally {
+      await sqlite.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('stores nothing when authorize throws', async () => {
     const server = testServer({
       authorize: (event) => {

@@ -66,7 +66,9 @@ export interface SyncHandlerOptions<P = unknown> {
   readonly tokens?: Readonly<Record<string, Identity<P>>> | ReadonlyMap<string, Identity<P>>;
   /**
    * Decides per pushed event (well-formed by then) whether the caller may append it; a refusal makes
-   * its result `rejected` with code `forbidden` and the reason given.
+   * its result `rejected` with code `forbidden` and the reason given. It decides and nothing more:
+   * the log stores each event as it was pushed (the JSON its check made), so a change the hook makes
+   * to the object is not stored, and a retried push is still answered `duplicate`.
    *
    * @defaultValue every authenticated caller may append any event to its own tenant
    */

@@ -62,7 +62,8 @@ export function decideAppend(
 ): AppendDecision {
   const results: AppendResult[] = [];
   const accepted: { event: Event; version: CursorVersion; json: string }[] = [];
-  const inBatch = new Map<string, { event: Event; version: CursorVersion }>();
+  // Earlier events of this batch by id, as the JSON that will be stored.
+  const inBatch = new Map<string, { json: string; version: CursorVersion }>();
   const batchWriters = new Map<string, { clientId: string; version: number }[]>();
   const conflicted = new Map<string, number>();
 
@@ -77,11 +78,19 @@ export function decideAppend(
       continue;
     }
     const event = candidate as Event;
-    const existing = inBatch.get(id) ?? lookup.existing(id);
-    if (existing) {
+    // A duplicate is judged on what is stored: the JSON, the event as pushed (a hook such as the
+    // server's `authorize` may have changed the object since it was checked).
+    const earlier = inBatch.get(id);
+    const logged = earlier === undefined ? lookup.existing(id) : undefined;
+    if (earlier !== undefined || logged !== undefined) {
+      const pushed = (): Event => JSON.parse(json) as Event;
+      const same =
+        earlier !== undefined
+          ? earlier.json === json || sameEventContent(JSON.parse(earlier.json) as Event, pushed())
+          : sameEventContent(logged!.event, pushed());
       results.push(
-        sameEventContent(existing.event, event)
-          ? { id, status: 'duplicate', version: existing.version }
+        same
+          ? { id, status: 'duplicate', version: (earlier ?? logged)!.version }
           : {
               id,
               status: 'rejected',
@@ -142,7 +151,7 @@ export function decideAppend(
     const version = CursorVersion.of(latest + accepted.length + 1);
     const stored: Event = event;
     accepted.push({ event: stored, version, json });
-    inBatch.set(id, { event: stored, version });
+    inBatch.set(id, { json, version });
     let writers = batchWriters.get(aggregateId);
     if (!writers) batchWriters.set(aggregateId, (writers = []));
     writers.push({ clientId: metadata.clientId, version: version.value });
