@@ -137,7 +137,8 @@ export interface CloseGracefullyOptions {
   /**
    * Work to wait for while the server no longer accepts connections but still serves the open ones:
    * e.g. a sync handler's `close` (streams end, requests in flight finish), or your own count of
-   * responses in flight. It gets the milliseconds left until the deadline.
+   * responses in flight. It gets the milliseconds left until the deadline, and is not waited for past
+   * it.
    *
    * @defaultValue nothing to wait for
    */
@@ -172,9 +173,15 @@ export async function closeGracefully(server: Server, options: CloseGracefullyOp
   const serverClosed = server.listening
     ? new Promise<void>((resolve) => server.close(() => resolve()))
     : Promise.resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await options.drain?.(timeoutMs);
+    // The deadline holds for the drain too: one that hangs does not hold the shutdown up.
+    const drained = options.drain?.(timeoutMs);
+    if (drained !== undefined) {
+      await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    }
   } finally {
+    clearTimeout(timer);
     // Connections that finished their last response are closed as they become idle; after the
     // deadline the rest are cut.
     const sweep = setInterval(() => {

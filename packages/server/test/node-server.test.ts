@@ -222,6 +222,14 @@ describe('closeGracefully', () => {
     expect(server.listening).toBe(false);
   });
 
+  it('does not wait for a drain that hangs past the deadline', async () => {
+    const { server } = await plainServer(0);
+    const started = Date.now();
+    await closeGracefully(server, { timeoutMs: 100, drain: () => new Promise<void>(() => {}) });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(server.listening).toBe(false);
+  });
+
   it('refuses a negative timeout', async () => {
     const { server } = await plainServer(0);
     await expect(closeGracefully(server, { timeoutMs: -1 })).rejects.toMatchObject({ code: 'invalid_input' });
