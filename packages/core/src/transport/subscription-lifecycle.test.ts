@@ -79,6 +79,35 @@ describe('SubscriptionLifecycle', () => {
     expect(getEventListeners(other.signal, 'abort')).toHaveLength(0);
   });
 
+  it("closes at once, without running, when the caller's signal has fired already", async () => {
+    const caller = new AbortController();
+    caller.abort(new Error('unmounted'));
+    const { states, onStateChange } = recorder();
+    const onClose = vi.fn();
+    const life = new SubscriptionLifecycle({ signal: caller.signal, onStateChange }, onClose);
+    const run = vi.fn();
+    life.start(run);
+    expect(life.closed).toBe(true);
+    expect(onClose).toHaveBeenCalledOnce();
+    expect(states).toEqual([['closed', undefined]]);
+    await Promise.resolve();
+    expect(run).not.toHaveBeenCalled();
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('tells closed even when onClose throws', () => {
+    const { states, onStateChange } = recorder();
+    const broken = new Error('a broken release');
+    const life = new SubscriptionLifecycle({ onStateChange }, () => {
+      throw broken;
+    });
+    expect(() => life.close(new SyncError('forbidden', 'Not allowed'))).toThrow(broken);
+    expect(life.closed).toBe(true);
+    expect(life.state).toBe('closed');
+    expect(states).toEqual([['closed', 'forbidden']]);
+    expect(() => life.close()).not.toThrow();
+  });
+
   it('keeps going when onStateChange throws', () => {
     const onClose = vi.fn();
     const life = new SubscriptionLifecycle(

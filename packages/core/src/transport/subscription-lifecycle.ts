@@ -74,11 +74,16 @@ export class SubscriptionLifecycle {
 
   /**
    * Starts the subscription: from now on the caller's signal closes it, and `run` is called in a
-   * microtask, after `subscribe` has returned. Call it once, as `subscribe`'s last step.
+   * microtask, after `subscribe` has returned. Call it once, as `subscribe`'s last step. A caller's
+   * signal that has fired already closes the subscription at once, and `run` is not called.
    *
    * @param run - Connects and delivers; a promise it returns is not awaited (catch inside it).
    */
   start(run: () => void | Promise<void>): void {
+    if (this.#callerSignal?.aborted) {
+      this.close();
+      return;
+    }
     this.#callerSignal?.addEventListener('abort', this.#abort, { once: true });
     queueMicrotask(() => void run());
   }
@@ -102,7 +107,8 @@ export class SubscriptionLifecycle {
 
   /**
    * Closes the subscription: aborts {@link SubscriptionLifecycle.signal}, stops following the
-   * caller's signal, runs `onClose`, then tells `'closed'` with `error`. Idempotent.
+   * caller's signal, runs `onClose`, then tells `'closed'` with `error`, even when `onClose` throws
+   * (its error is then rethrown). Idempotent.
    *
    * @param error - Why it stopped for good (refused by the server, the handler threw); none when closed by the caller.
    */
@@ -110,8 +116,11 @@ export class SubscriptionLifecycle {
     if (this.closed) return;
     this.#closing.abort(new SyncError('closed', 'The live subscription was closed'));
     this.#callerSignal?.removeEventListener('abort', this.#abort);
-    this.#onClose(error);
-    this.setState('closed', error);
+    try {
+      this.#onClose(error);
+    } finally {
+      this.setState('closed', error);
+    }
   }
 
   /**
