@@ -20,8 +20,9 @@ export function mountView(app: TodoSync): () => void {
   const stops: (() => void)[] = [];
   const list = $<HTMLUListElement>('#list');
   const rows = new Map<string, { element: HTMLLIElement; todo: Todo }>();
-  /** Todos with changes still in the outbox. */
+  /** Todos with changes still in the outbox, and how many events wait there. */
   let unsynced = new Set<string>();
+  let pendingCount = 0;
 
   // ---- Acting: every user action is an event -------------------------------------------------------
   const act = (what: string, action: () => Promise<unknown>): void => {
@@ -33,7 +34,7 @@ export function mountView(app: TodoSync): () => void {
     const input = $<HTMLInputElement>('#new-title');
     let event;
     try {
-      event = todoEvents.add(crypto.randomUUID(), input.value);
+      event = todoEvents.add(newTodoId(), input.value);
     } catch (error) {
       showError(messageOf(error));
       return;
@@ -149,7 +150,7 @@ export function mountView(app: TodoSync): () => void {
     const online = current.online;
     status.dataset['state'] = !online ? 'offline' : current.lastError ? 'error' : current.syncing ? 'syncing' : 'idle';
     $('#status-network').textContent = online ? 'Online' : 'Offline';
-    $('#status-pending').textContent = current.pending === 0 ? 'all saved' : `${current.pending} pending`;
+    $('#status-pending').textContent = pendingCount === 0 ? 'all saved' : `${pendingCount} pending`;
     $('#status-synced').textContent = !app.leader.isLeader
       ? 'another tab syncs'
       : current.lastSyncAt === undefined
@@ -163,22 +164,23 @@ export function mountView(app: TodoSync): () => void {
   renderStatus(app.manager.status);
   stops.push(app.manager.on('status.changed', () => renderStatus(app.manager.status)));
 
-  // Rows with changes not yet on the server get a mark, from the outbox (small: it drains on each sync).
-  const markUnsynced = (): void =>
+  // The outbox, read from the store: the pending count and the rows with changes not yet on the
+  // server. From the store rather than the manager's status, because in a tab that does not lead,
+  // another tab's manager sends them; on every change of the outbox, by this tab or another. Reads
+  // may overlap: only the latest one's answer is shown.
+  let outboxReads = 0;
+  const readOutbox = (): void =>
     act('read the outbox', async () => {
+      const read = ++outboxReads;
       const pending = await app.store.pending();
+      if (read !== outboxReads) return;
+      pendingCount = pending.length;
       unsynced = new Set(pending.map((entry) => entry.event.aggregateId));
       for (const [id, row] of rows) row.element.classList.toggle('unsynced', unsynced.has(id));
+      renderStatus(app.manager.status);
     });
-  let pendingCount = -1;
-  stops.push(
-    app.manager.on('status.changed', () => {
-      if (app.manager.status.pending === pendingCount) return;
-      pendingCount = app.manager.status.pending;
-      markUnsynced();
-    }),
-  );
-  markUnsynced();
+  stops.push(app.store.subscribe((change) => change.outbox && readOutbox()));
+  readOutbox();
   stops.push(app.leader.subscribe(() => renderStatus(app.manager.status)));
   $<HTMLButtonElement>('#sync-now').addEventListener('click', () => act('sync', () => app.manager.sync()));
 
@@ -260,6 +262,15 @@ export function mountView(app: TodoSync): () => void {
   return () => {
     for (const stop of stops) stop();
   };
+}
+
+/**
+ * A new todo's id: 128 random bits in hex. `crypto.getRandomValues` works on plain-HTTP origins too
+ * (a phone opening the app by the computer's LAN address), where `crypto.randomUUID` does not exist.
+ */
+function newTodoId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 function button(label: string, onClick: () => void): HTMLButtonElement {

@@ -252,4 +252,17 @@ describe.skipIf(missing)(title, { timeout: 60_000 }, () => {
     await phone.context.setOffline(false);
     await converge([phone, laptop], ['[x] Call the plumber']);
   });
+  it('lets a second tab of a device edit, while the first tab syncs for both', async () => {
+    const tab = await phone.context.newPage();
+    const second: Device = { name: 'phone-tab-2', context: phone.context, page: tab, logs: [] };
+    await tab.goto(new URL('/', server!.link).href);
+    await ready(second);
+    await tab.locator('#status-synced', { hasText: 'another tab syncs' }).waitFor();
+    await add(second, 'Water the plants');
+    // The leading tab pushes it; the second tab hears that its outbox emptied.
+    await saved(second);
+    await converge([phone, second, laptop], ['[x] Call the plumber', 'Water the plants']);
+    await shoot(second, '7-second-tab');
+    await tab.close();
+  });
 });
