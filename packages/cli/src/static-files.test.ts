@@ -1,9 +1,16 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type * as Path from 'node:path';
+import { join, relative } from 'node:path';
 import { isSyncError } from '@eventsync/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { staticFiles } from './static-files.js';
+
+// `relative` answers an absolute path for a file on another drive on Windows: the tests make it do so here.
+vi.mock('node:path', async (importOriginal) => {
+  const actual = await importOriginal<typeof Path>();
+  return { ...actual, relative: vi.fn((from: string, to: string) => actual.relative(from, to)) };
+});
 
 let folder: string;
 let app: string;
@@ -66,6 +73,67 @@ describe('staticFiles', () => {
       expect(text, path).not.toContain('not for the web');
       expect(answer?.status, path).toBe(404);
     }
+  });
+
+  it('refuses a symbolic link to a path that relative() answers as absolute (another drive)', async () => {
+    symlinkSync(join(folder, 'secret.txt'), join(app, 'link.txt'));
+    const secret = realpathSync(join(folder, 'secret.txt'));
+    const actual = await vi.importActual<typeof Path>('node:path');
+    vi.mocked(relative).mockImplementation((from, to) => (to === secret ? secret : actual.relative(from, to)));
+    try {
+      const answer = staticFiles(app).answer(get('/link.txt'))!;
+      expect(answer.status).toBe(404);
+      expect(await answer.text()).not.toContain('not for the web');
+    } finally {
+      vi.mocked(relative).mockReset();
+    }
+  });
+
+  it('never serves dotfiles or what is under a dot-folder, except under .well-known', async () => {
+    writeFileSync(join(app, '.env'), 'SECRET=1');
+    mkdirSync(join(app, '.git'));
+    writeFileSync(join(app, '.git', 'config'), '[core]');
+    mkdirSync(join(app, 'assets', '.cache'));
+    writeFileSync(join(app, 'assets', '.cache', 'data.js'), 'cached');
+    mkdirSync(join(app, '.well-known'));
+    writeFileSync(join(app, '.well-known', 'security.txt'), 'Contact: mailto:security@example.com');
+    writeFileSync(join(app, '.well-known', '.hidden'), 'hidden');
+    symlinkSync(join(app, '.env'), join(app, 'env.txt'));
+    const files = staticFiles(app);
+    for (const path of [
+      '/.env',
+      '/%2eenv',
+      '/.git/config',
+      '/.git/',
+      '/.git',
+      '/assets/.cache/data.js',
+      '/.well-known/.hidden',
+      '/env.txt',
+    ]) {
+      const answer = files.answer(get(path));
+      expect(answer?.status, path).toBe(404);
+      expect(answer ? await answer.text() : '', path).not.toMatch(/SECRET|core|cached|hidden|<title>/);
+    }
+    const wellKnown = files.answer(get('/.well-known/security.txt'))!;
+    expect(wellKnown.status).toBe(200);
+    expect(await wellKnown.text()).toBe('Contact: mailto:security@example.com');
+  });
+
+  it('answers 304 to an If-None-Match list or * that matches by weak comparison', () => {
+    const files = staticFiles(app);
+    const etag = files.answer(get('/sw.js', { method: 'HEAD' }))!.headers.get('ETag')!;
+    expect(etag).toMatch(/^W\/".+"$/);
+    const strong = etag.slice(2);
+    const status = (ifNoneMatch: string) =>
+      files.answer(get('/sw.js', { headers: { 'If-None-Match': ifNoneMatch } }))!.status;
+    expect(status('*')).toBe(304);
+    expect(status(`"other", ${etag}`)).toBe(304);
+    expect(status(`W/"a,b",${etag} , "c"`)).toBe(304);
+    expect(status(strong)).toBe(304);
+    expect(status(`"x", ${strong}`)).toBe(304);
+    expect(status('"other", W/"another"')).toBe(200);
+    expect(status(`W/"0-0", "0-0"`)).toBe(200);
+    expect(status('')).toBe(200);
   });
 
   it('answers HEAD without a body and a matching If-None-Match with 304', async () => {

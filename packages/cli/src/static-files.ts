@@ -1,6 +1,6 @@
 import { SyncError } from '@eventsync/core';
 import { createReadStream, realpathSync, statSync, type Stats } from 'node:fs';
-import { extname, join, relative, sep } from 'node:path';
+import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 
 /** Options of {@link staticFiles}. */
@@ -42,9 +42,11 @@ const TYPES: Readonly<Record<string, string>> = {
  * Serves a built web app (a folder such as Vite's `dist`) beside the sync endpoint, so that the app and
  * the endpoint share one origin. GET and HEAD only; a path without a file extension that matches no
  * file is a page of the app and gets `index.html` (client-side routing); `..`, encoded slashes and
- * symbolic links out of the folder are refused. Content-hashed files under `assets/` are cached for a
+ * symbolic links out of the folder are refused, and so are dotfiles and whatever is under a dot-folder
+ * (`.env`, `.git/`), except under `.well-known/`. Content-hashed files under `assets/` are cached for a
  * year; everything else (`index.html`, the service worker, the manifest) is revalidated each time, so a
- * new build reaches users on their next visit.
+ * new build reaches users on their next visit. `If-None-Match` takes a list of entity tags or `*`, and
+ * compares them weakly.
  *
  * @throws SyncError `invalid_input` when `folder` is not a folder holding an `index.html`.
  */
@@ -64,7 +66,10 @@ export function staticFiles(folder: string, options: StaticFilesOptions = {}): S
     });
   }
 
-  /** The file a path names; `undefined` when there is none, `null` when the path is malformed or leaves the folder. */
+  /**
+   * The file a path names; `undefined` when there is none, `null` when the path is malformed, leaves
+   * the folder or names a hidden file.
+   */
   const resolveFile = (pathname: string): string | undefined | null => {
     let decoded: string;
     try {
@@ -75,7 +80,7 @@ export function staticFiles(folder: string, options: StaticFilesOptions = {}): S
     if (decoded.includes('\0') || decoded.includes('\\') || /%2f/i.test(pathname)) return null;
     const candidate = join(root, decoded.endsWith('/') ? `${decoded}index.html` : decoded);
     const inside = relative(root, candidate);
-    if (inside.startsWith('..') || inside.split(sep).includes('..')) return null;
+    if (outside(inside) || inside.split(sep).includes('..') || hidden(inside)) return null;
     let real: string;
     try {
       real = realpathSync(candidate);
@@ -83,7 +88,7 @@ export function staticFiles(folder: string, options: StaticFilesOptions = {}): S
       return undefined;
     }
     const relativeReal = relative(root, real);
-    if (relativeReal.startsWith('..')) return null; // a symbolic link out of the folder
+    if (outside(relativeReal) || hidden(relativeReal)) return null; // a symbolic link out of the folder, or to a dotfile
     return fileStats(real)?.isFile() ? real : undefined;
   };
 
@@ -113,13 +118,39 @@ export function staticFiles(folder: string, options: StaticFilesOptions = {}): S
         ETag: etag,
         'X-Content-Type-Options': 'nosniff',
       });
-      if (request.headers.get('If-None-Match') === etag) return new Response(null, { status: 304, headers });
+      if (noneMatch(request.headers.get('If-None-Match'), etag)) return new Response(null, { status: 304, headers });
       headers.set('Content-Length', String(stats.size));
       if (request.method === 'HEAD') return new Response(null, { status: 200, headers });
       const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
       return new Response(body, { status: 200, headers });
     },
   };
+}
+
+/**
+ * Whether a path relative to the folder leaves it: it starts with `..`, or it is absolute (what
+ * `relative` answers for a path on another drive, on Windows).
+ */
+function outside(path: string): boolean {
+  return path.startsWith('..') || isAbsolute(path);
+}
+
+/** Whether a path relative to the folder is a dotfile or under a dot-folder, other than `.well-known/`. */
+function hidden(path: string): boolean {
+  return path.split(sep).some((name, i) => name.startsWith('.') && !(i === 0 && name === '.well-known'));
+}
+
+/**
+ * Whether an `If-None-Match` header matches `etag`: `*`, or a list of entity tags one of which is
+ * `etag` by weak comparison (RFC 9110, section 13.1.2: `W/` ignored on both sides).
+ */
+function noneMatch(header: string | null, etag: string): boolean {
+  if (header === null) return false;
+  const opaque = etag.replace(/^W\//, '');
+  for (const [tag] of header.matchAll(/\*|(?:W\/)?"[^"]*"/g)) {
+    if (tag === '*' || tag.replace(/^W\//, '') === opaque) return true;
+  }
+  return false;
 }
 
 function notFound(): Response {
