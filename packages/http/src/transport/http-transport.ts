@@ -51,7 +51,8 @@ export type TokenProvider = (request: TokenRequest) => string | undefined | Prom
 export interface HttpStreamOptions extends RetryOptions {
   /**
    * How long a stream may stay silent (no batch, no heartbeat) before it is taken for dead and
-   * reconnected, in milliseconds. Servers send a heartbeat every 15 s by default.
+   * reconnected, in milliseconds. Servers send a heartbeat every 15 s by default. `Infinity` turns the
+   * check off (as does anything past 2^31 − 1 ms, the longest a timer waits).
    *
    * @defaultValue 45000
    */
