@@ -3,6 +3,7 @@ import type { EventLimits } from '../event/validate-event.js';
 import { SyncError } from '../errors/sync-error.js';
 import { throwIfAborted, type SignalOptions } from '../internal/abort.js';
 import { checkLimit } from '../internal/limit.js';
+import { deepFreeze } from '../internal/freeze.js';
 import { matchesFilter } from '../store/filter.js';
 import { CursorVersion } from '../version/cursor-version.js';
 import { AppendListeners } from './append-listeners.js';
@@ -156,12 +157,4 @@ export class MemoryServerEventLog implements ServerEventLog {
  */
 function frozenParse(json: string): Event {
   return deepFreeze(JSON.parse(json) as Event);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    Object.freeze(value);
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
-  }
-  return value;
 }
