@@ -2,6 +2,8 @@
 // the node:http server and listener, the stream broker with its Server-Sent Events subscribers, and the metrics.
 
 export { createSyncHandler } from './sync-handler.js';
+export { pushEvents } from './push-events.js';
+export type { PushEventsOptions } from './push-events.js';
 export type {
   CloseOptions,
   CorsOptions,

@@ -1,14 +1,4 @@
-import {
-  CheckedEvents,
-  CursorVersion,
-  isSyncError,
-  SyncError,
-  utf8Length,
-  type AppendResult,
-  type Event,
-  type JsonEventPage,
-  type ServerEventLog,
-} from '@eventsync/core';
+import { CursorVersion, isSyncError, SyncError, type JsonEventPage, type ServerEventLog } from '@eventsync/core';
 import {
   decodePullQuery,
   decodePushRequest,
@@ -37,6 +27,7 @@ import { CountedEventLog } from './counted-event-log.js';
 import { resolveLimits, type SyncLimits } from './limits.js';
 import { METRICS_PATHS, metricsGuard, metricsResponse, type MetricsOptions } from './metrics-endpoint.js';
 import { problemForError, problemResponse } from './problem-response.js';
+import { pushEvents } from './push-events.js';
 import { pushResponseJson } from './push-response-json.js';
 import { readJsonBody, tooLarge } from './request-body.js';
 import { consoleRequestLogger, type RequestLogger } from './request-log.js';
@@ -368,8 +359,13 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       const identity = c.get('identity') as Identity<P>;
       const json = await readJsonBody(c.req.raw, limits);
       const events = decodePushRequest(json, limits.maxEventsPerPush);
-      const { checked, failures } = checkEvents(events, limits.maxEventBytes);
-      const results = await push(events, checked, failures, identity, c.req.raw.signal);
+      const results = await pushEvents(events, {
+        store,
+        identity,
+        ...(authorize ? { authorize } : {}),
+        maxEventBytes: limits.maxEventBytes,
+        signal: c.req.raw.signal,
+      });
       return c.body(pushResponseJson(results), 200, jsonHeaders(c));
     },
   );
@@ -443,49 +439,6 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       c.set('problem', document);
       return problemResponse(document, { Allow: allow });
     });
-  }
-
-  /**
-   * Appends the events `checkEvents` passed (and `authorize` allows), with their checks, so the log
-   * need not validate them again; `failures` are the others' errors.
-   */
-  async function push(
-    events: readonly unknown[],
-    checked: CheckedEvents,
-    failures: readonly (SyncError | undefined)[],
-    identity: Identity<P>,
-    signal: AbortSignal,
-  ): Promise<AppendResult[]> {
-    const results: (AppendResult | undefined)[] = new Array<AppendResult | undefined>(events.length);
-    const passing: Event[] = [];
-    const positions: number[] = [];
-    for (let index = 0; index < events.length; index++) {
-      const candidate = events[index] as Event;
-      const id = idOf(candidate);
-      const failure = failures[index];
-      if (failure) {
-        results[index] = { id, status: 'rejected', code: 'invalid_event', reason: failure.message };
-        continue;
-      }
-      const verdict = authorize ? await authorize(candidate, identity) : true;
-      if (verdict !== true) {
-        const reason = typeof verdict === 'string' && verdict !== '' ? verdict : 'Not allowed';
-        results[index] = { id, status: 'rejected', code: 'forbidden', reason };
-        continue;
-      }
-      passing.push(candidate);
-      positions.push(index);
-    }
-    if (passing.length > 0) {
-      const appended = await store.append(identity.tenant, passing, { signal, checked });
-      if (appended.length !== passing.length) {
-        throw new SyncError('internal', `The store answered ${appended.length} results for ${passing.length} events`);
-      }
-      appended.forEach((result, i) => {
-        results[positions[i] as number] = result;
-      });
-    }
-    return results as AppendResult[];
   }
 
   /**
@@ -586,53 +539,7 @@ function pullResponseJson(page: JsonEventPage): string {
   return `${body}],"next":"${page.next.toString()}","hasMore":${page.hasMore ? 'true' : 'false'}}`;
 }
 
-/**
- * Validates every pushed event (as `validateEvent` does) and measures it from the same JSON: the
- * checks of the valid events (for the log, which then stores their JSON without validating them
- * again), and the error of each malformed event (`undefined` for a valid one), for its
- * `invalid_event` result. A push with an event past `maxEventBytes`, valid or not, is refused whole
- * first: `413` naming the limit and the event.
- */
-function checkEvents(
-  events: readonly unknown[],
-  maxEventBytes: number,
-): { checked: CheckedEvents; failures: (SyncError | undefined)[] } {
-  const checked = new CheckedEvents();
-  const failures = new Array<SyncError | undefined>(events.length);
-  for (let i = 0; i < events.length; i++) {
-    const event = events[i];
-    let json: string | undefined;
-    try {
-      // Unbounded here: the size is checked below, for every event, valid or not (and by the log).
-      json = checked.check(event, UNBOUNDED_SIZE);
-    } catch (error) {
-      if (!isSyncError(error)) throw error;
-      failures[i] = error;
-    }
-    json ??= JSON.stringify(event) ?? '';
-    // A string's UTF-8 length is at most three times its length: count only when it matters.
-    const bytes = json.length * 3 <= maxEventBytes ? json.length : utf8Length(json);
-    if (bytes > maxEventBytes) {
-      const id = idOf(event);
-      throw new SyncError(
-        'limit_exceeded',
-        `Event ${id || '(without id)'} takes ${bytes} bytes as JSON, more than maxEventBytes (${maxEventBytes})`,
-        { details: { limit: 'maxEventBytes', max: maxEventBytes, actual: bytes, ...(id ? { eventId: id } : {}) } },
-      );
-    }
-  }
-  return { checked, failures };
-}
-
-/** The shape bounds of `validateEvent`'s defaults, without a size bound. */
-const UNBOUNDED_SIZE = { maxEventBytes: Number.POSITIVE_INFINITY };
-
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return typeof error === 'string' ? error : 'A value that is not an Error was thrown';
-}
-
-function idOf(candidate: unknown): string {
-  const id = (candidate as { id?: unknown } | null)?.id;
-  return typeof id === 'string' ? id : '';
 }

@@ -1,14 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import {
-  checkedEventJson,
-  CursorVersion,
-  isSyncError,
-  SyncError,
-  utf8Length,
-  type AppendResult,
-  type Event,
-  type ServerEventLog,
-} from '@eventsync/core';
+import { CursorVersion, isSyncError, SyncError, utf8Length, type ServerEventLog } from '@eventsync/core';
 import {
   decodePullQuery,
   decodePushRequest,
@@ -23,7 +14,7 @@ import {
   type PushResponse,
   type VersionResponse,
 } from '@eventsync/http';
-import { identify, type Authenticate, type Authorize, type Broker, type Identity } from '@eventsync/server';
+import { identify, pushEvents, type Authenticate, type Authorize, type Broker, type Identity } from '@eventsync/server';
 import { WebSocket, type RawData } from 'ws';
 import {
   CLOSE_CODES,
@@ -272,35 +263,15 @@ export class SocketSession<P> {
     const identity = this.#identity as Identity<P>;
     const { limits, authorize, store } = this.#context;
     const events = decodePushRequest(body, limits.maxEventsPerPush);
-    const failures = checkEvents(events, limits.maxEventBytes);
-    const results = new Array<AppendResult | undefined>(events.length);
-    const passing: Event[] = [];
-    const positions: number[] = [];
-    for (let index = 0; index < events.length; index++) {
-      const candidate = events[index] as Event;
-      const id = idOf(candidate);
-      const failure = failures[index];
-      if (failure) {
-        results[index] = { id, status: 'rejected', code: 'invalid_event', reason: failure.message };
-        continue;
-      }
-      const verdict = authorize ? await authorize(candidate, identity) : true;
-      if (verdict !== true) {
-        const reason = typeof verdict === 'string' && verdict !== '' ? verdict : 'Not allowed';
-        results[index] = { id, status: 'rejected', code: 'forbidden', reason };
-        continue;
-      }
-      passing.push(candidate);
-      positions.push(index);
-    }
-    if (passing.length > 0) {
-      const appended = await store.append(identity.tenant, passing, { signal: this.#gone.signal });
-      if (appended.length !== passing.length) {
-        throw new SyncError('internal', `The store answered ${appended.length} results for ${passing.length} events`);
-      }
-      appended.forEach((result, i) => (results[positions[i] as number] = result));
-    }
-    return encodePushResponse(results as AppendResult[]);
+    // The push step the HTTP handler takes too: each event checked once, authorize, one append.
+    const results = await pushEvents(events, {
+      store,
+      identity,
+      ...(authorize ? { authorize } : {}),
+      maxEventBytes: limits.maxEventBytes,
+      signal: this.#gone.signal,
+    });
+    return encodePushResponse(results);
   }
 
   async #pull(text: unknown): Promise<PullResponse> {
@@ -390,34 +361,6 @@ function checkMembers(message: Record<string, unknown>): void {
 }
 
 /**
- * Validates every pushed event and measures it from the same JSON, as the HTTP server does: the
- * error of each malformed event (`undefined` for a valid one), for its `invalid_event` result. A push
- * with an event past `maxEventBytes` is refused whole: `limit_exceeded` naming the limit and the event.
- */
-function checkEvents(events: readonly unknown[], maxEventBytes: number): (SyncError | undefined)[] {
-  return events.map((event) => {
-    let json: string | undefined;
-    let failure: SyncError | undefined;
-    try {
-      json = checkedEventJson(event, { maxEventBytes: Number.POSITIVE_INFINITY });
-    } catch (error) {
-      if (!isSyncError(error)) throw error;
-      failure = error;
-    }
-    const bytes = utf8Length(json ?? JSON.stringify(event) ?? '');
-    if (bytes > maxEventBytes) {
-      const id = idOf(event);
-      throw new SyncError(
-        'limit_exceeded',
-        `Event ${id || '(without id)'} takes ${bytes} bytes as JSON, more than maxEventBytes (${maxEventBytes})`,
-        { details: { limit: 'maxEventBytes', max: maxEventBytes, actual: bytes, ...(id ? { eventId: id } : {}) } },
-      );
-    }
-    return failure;
-  });
-}
-
-/**
  * The web `Request` `authenticate` sees: the upgrade request's URL and headers, with `Authorization:
  * Bearer <token>` when the hello had a token. `undefined` when they cannot make a request (a token
  * that cannot be a header value): the credentials are not valid.
@@ -452,9 +395,4 @@ function invalidCursor(cause: unknown): SyncError {
     cause,
     details: { field: 'since', problem: 'invalid_cursor', status: 400 },
   });
-}
-
-function idOf(candidate: unknown): string {
-  const id = (candidate as { id?: unknown } | null)?.id;
-  return typeof id === 'string' ? id : '';
 }
