@@ -4,6 +4,7 @@ export { PROTOCOL_VERSION, PROTOCOL_PATHS, MEDIA_TYPES, STREAM_EVENT_NAME } from
 export type {
   HealthResponse,
   PullResponse,
+  PushChain,
   PushRequest,
   PushResponse,
   StreamBatch,
@@ -24,14 +25,15 @@ export {
 } from './protocol/decode.js';
 export type { DecodeOptions } from './protocol/decode.js';
 export {
+  encodeChainedEvents,
   encodeEvents,
   encodePullResponse,
   encodePushResponse,
   encodeStreamBatch,
   encodeVersionResponse,
 } from './protocol/encode.js';
-export { decodePullQuery, decodePushRequest, encodePullQuery } from './protocol/request.js';
-export type { PullQuery, PullQueryLimits } from './protocol/request.js';
+export { decodePullQuery, decodePush, decodePushRequest, encodePullQuery } from './protocol/request.js';
+export type { DecodedPush, PullQuery, PullQueryLimits } from './protocol/request.js';
 export { formatStreamMessage, formatStreamOpening, STREAM_HEARTBEAT } from './protocol/sse.js';
 
 export { HttpTransport, DEFAULT_HTTP_TRANSPORT_OPTIONS } from './transport/http-transport.js';

@@ -7,7 +7,9 @@ import type {
   WireResult,
   WireVersionedEvent,
   PushRequest,
+  PushChain,
 } from './wire.js';
+import { PUSH_CHAIN_ID_PATTERN } from './schemas.js';
 
 /**
  * The body of `POST /v1/events` for a batch. Events are sent as they are: the server checks each one
@@ -21,6 +23,28 @@ export function encodeEvents(events: readonly Event[]): PushRequest {
     throw new SyncError('invalid_input', 'A push takes an array of events', { details: { field: 'events' } });
   }
   return { events };
+}
+
+/**
+ * The body of `POST /v1/events` for a batch that is push `chain.seq` of the push chain `chain.id`
+ * (see {@link PushChain}).
+ *
+ * @throws SyncError `invalid_input` when `events` is not an array, or for a chain id or seq out of
+ *   the protocol's bounds.
+ */
+export function encodeChainedEvents(events: readonly Event[], chain: PushChain): PushRequest {
+  const request = encodeEvents(events);
+  if (typeof chain?.id !== 'string' || !PUSH_CHAIN_ID_PATTERN.test(chain.id)) {
+    throw new SyncError('invalid_input', 'A chain id is 1–64 characters of A–Z a–z 0–9 _ -', {
+      details: { field: 'chain.id' },
+    });
+  }
+  if (!Number.isSafeInteger(chain.seq) || chain.seq < 0) {
+    throw new SyncError('invalid_input', `A chain's seq is a non-negative integer, got ${String(chain.seq)}`, {
+      details: { field: 'chain.seq' },
+    });
+  }
+  return { events: request.events, chain: { id: chain.id, seq: chain.seq } };
 }
 
 /** The `200` body of `POST /v1/events` for the log's results (server side). */

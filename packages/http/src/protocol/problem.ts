@@ -11,6 +11,8 @@ export type ProblemCode =
   | 'method_not_allowed'
   | 'unsupported_media_type'
   | 'too_many_requests'
+  | 'chain_broken'
+  | 'chain_unknown'
   | 'internal'
   | 'unavailable';
 
@@ -35,6 +37,8 @@ export const PROBLEM_CODES: Readonly<
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   too_many_requests: { status: 429, title: 'Too many requests' },
+  chain_broken: { status: 409, title: 'Push chain broken' },
+  chain_unknown: { status: 409, title: 'Push chain unknown' },
   internal: { status: 500, title: 'Internal server error' },
   unavailable: { status: 503, title: 'Service unavailable' },
 };

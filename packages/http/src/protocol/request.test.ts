@@ -1,8 +1,9 @@
-import { CursorVersion } from '@eventsync/core';
+import { CursorVersion, SyncError } from '@eventsync/core';
 import { expectSyncError } from '@eventsync/testkit';
 import { describe, expect, it } from 'vitest';
 import { problemFromError } from './problem.js';
-import { decodePullQuery, decodePushRequest, encodePullQuery } from './request.js';
+import { encodeChainedEvents } from './encode.js';
+import { decodePullQuery, decodePush, decodePushRequest, encodePullQuery } from './request.js';
 
 describe('pull queries', () => {
   it('round-trips since, limit and repeated filters; tenant is never sent', () => {
@@ -82,5 +83,62 @@ describe('decodePushRequest', () => {
       max: 2,
       actual: 3,
     });
+  });
+});
+
+describe('decodePush', () => {
+  it('returns the events and the chain a client sent', () => {
+    expect(decodePush({ events: [{ id: 'bad' }], chain: { id: 'c-1_A', seq: 3 } })).toEqual({
+      events: [{ id: 'bad' }],
+      chain: { id: 'c-1_A', seq: 3 },
+    });
+    expect(decodePush({ events: [] })).toEqual({ events: [] });
+  });
+
+  it('reads what encodeChainedEvents writes', () => {
+    const body = JSON.parse(JSON.stringify(encodeChainedEvents([], { id: '01J0000000000000000000000A', seq: 0 })));
+    expect(decodePush(body)).toEqual({ events: [], chain: { id: '01J0000000000000000000000A', seq: 0 } });
+  });
+
+  it.each<[string, unknown]>([
+    ['a chain without seq', { id: 'a' }],
+    ['a negative seq', { id: 'a', seq: -1 }],
+    ['a fractional seq', { id: 'a', seq: 1.5 }],
+    ['a seq as a string', { id: 'a', seq: '1' }],
+    ['an empty id', { id: '', seq: 0 }],
+    ['an id of 65 characters', { id: 'a'.repeat(65), seq: 0 }],
+    ['an id with a slash', { id: 'a/b', seq: 0 }],
+    ['an unknown chain member', { id: 'a', seq: 0, after: 'x' }],
+    ['a chain that is not an object', 'a:0'],
+  ])('refuses %s as invalid_request naming the field', (_name, chain) => {
+    let caught: unknown;
+    try {
+      decodePush({ events: [], chain });
+    } catch (error) {
+      caught = error;
+    }
+    expect(problemFromError(caught)).toMatchObject({ status: 400, code: 'invalid_request' });
+    expect((caught as SyncError).details.field).toMatch(/^chain/);
+  });
+
+  it('is what decodePushRequest refuses: a server that does not order chains says so', () => {
+    let caught: unknown;
+    try {
+      decodePushRequest({ events: [], chain: { id: 'a', seq: 0 } });
+    } catch (error) {
+      caught = error;
+    }
+    expect(problemFromError(caught)).toMatchObject({ status: 400, code: 'invalid_request' });
+    expect((caught as SyncError).details.field).toBe('chain');
+  });
+});
+
+describe('encodeChainedEvents', () => {
+  it.each<[string, unknown]>([
+    ['an id with a space', { id: 'a b', seq: 0 }],
+    ['a negative seq', { id: 'a', seq: -1 }],
+    ['no chain', undefined],
+  ])('refuses %s', (_name, chain) => {
+    expect(() => encodeChainedEvents([], chain as never)).toThrow(SyncError);
   });
 });

@@ -1,6 +1,7 @@
 import { CursorVersion, SyncError, type Filter } from '@eventsync/core';
 import * as v from 'valibot';
 import { describeIssues, pushRequestSchema } from './schemas.js';
+import type { PushChain } from './wire.js';
 
 /** What a pull asks for: the query of `GET /v1/events`. */
 export interface PullQuery {
@@ -94,28 +95,58 @@ export function decodePullQuery(params: URLSearchParams, limits: PullQueryLimits
   return { since, ...(limit === undefined ? {} : { limit }), ...(filter === undefined ? {} : { filter }) };
 }
 
+/** The body of `POST /v1/events` as {@link decodePush} reads it (server side). */
+export interface DecodedPush {
+  /** The pushed items, unchecked: the log answers for each one (a malformed one is `rejected`). */
+  readonly events: unknown[];
+  /** The push's place in a push chain, when the client sent one; see {@link PushChain}. */
+  readonly chain?: PushChain;
+}
+
 /**
- * Reads the body of `POST /v1/events` (server side): exactly `{ "events": [...] }`. The events are
- * left for the log to check one by one (a malformed one is `rejected`, not the whole batch).
+ * Reads the body of `POST /v1/events` (server side): `{ "events": [...] }` with an optional
+ * `"chain": { "id", "seq" }`. The events are left for the log to check one by one (a malformed one
+ * is `rejected`, not the whole batch).
  *
  * @param json - the parsed body.
  * @param maxEventsPerPush - the most events a push may hold.
- * @throws SyncError `invalid_input` (`details.problem` `invalid_request`) for a wrong envelope, or
- *   `limit_exceeded` naming `maxEventsPerPush`.
+ * @throws SyncError `invalid_input` (`details.problem` `invalid_request`) for a wrong envelope or
+ *   chain, or `limit_exceeded` naming `maxEventsPerPush`.
  */
-export function decodePushRequest(json: unknown, maxEventsPerPush = Number.POSITIVE_INFINITY): unknown[] {
+export function decodePush(json: unknown, maxEventsPerPush = Number.POSITIVE_INFINITY): DecodedPush {
   const result = v.safeParse(pushRequestSchema, json);
   if (!result.success) {
     const { field, message } = describeIssues(result.issues);
-    throw badRequest('invalid_request', field, `The push body must be { "events": [...] }: ${field}: ${message}`);
+    throw badRequest(
+      'invalid_request',
+      field,
+      `The push body must be { "events": [...] } with an optional "chain": { "id", "seq" }: ${field}: ${message}`,
+    );
   }
-  const { events } = result.output;
+  const { events, chain } = result.output;
   if (events.length > maxEventsPerPush) {
     throw new SyncError(
       'limit_exceeded',
       `The push holds ${events.length} events, more than maxEventsPerPush (${maxEventsPerPush})`,
       { details: { limit: 'maxEventsPerPush', max: maxEventsPerPush, actual: events.length } },
     );
+  }
+  return chain === undefined ? { events } : { events, chain };
+}
+
+/**
+ * Reads the body of `POST /v1/events` (server side) for a server that does not order push chains:
+ * exactly `{ "events": [...] }`, as {@link decodePush} reads it, and a body with a `chain` refused
+ * (`400 invalid_request`), so that a client never believes its chained pushes are kept in order.
+ *
+ * @param json - the parsed body.
+ * @param maxEventsPerPush - the most events a push may hold.
+ * @throws SyncError as {@link decodePush} does, and `invalid_input` for a `chain`.
+ */
+export function decodePushRequest(json: unknown, maxEventsPerPush = Number.POSITIVE_INFINITY): unknown[] {
+  const { events, chain } = decodePush(json, maxEventsPerPush);
+  if (chain !== undefined) {
+    throw badRequest('invalid_request', 'chain', 'This server does not take push chains: push without "chain"');
   }
   return events;
 }

@@ -66,8 +66,17 @@ export const problemSchema = v.object({
   eventId: v.optional(v.string()),
 });
 
-/** `POST /v1/events` (server side): exactly `{ events: [...] }`, unknown members refused. */
-export const pushRequestSchema = v.strictObject({ events: v.array(v.unknown()) });
+/** The characters and length of a push chain's id. */
+export const PUSH_CHAIN_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A push chain: `{ id, seq }`, nothing else. */
+export const pushChainSchema = v.strictObject({
+  id: v.pipe(v.string(), v.regex(PUSH_CHAIN_ID_PATTERN, 'a chain id is 1–64 characters of A–Z a–z 0–9 _ -')),
+  seq: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+});
+
+/** `POST /v1/events` (server side): exactly `{ events: [...] }` and an optional `chain`, unknown members refused. */
+export const pushRequestSchema = v.strictObject({ events: v.array(v.unknown()), chain: v.optional(pushChainSchema) });
 
 /** `path: message` of the first issue, for error messages. */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): { field: string; message: string } {

@@ -49,6 +49,25 @@ export interface PushRequest {
    * (1000 by default), else the whole request is refused with `413 limit_exceeded`.
    */
   readonly events: readonly WireEvent[];
+  /**
+   * Optional: this push's place in a push chain, so that a client may send the next batches of one
+   * push before this one is answered and the server still decides them one after the other, in
+   * `seq` order (see "Push chains" in docs/protocol.md).
+   */
+  readonly chain?: PushChain;
+}
+
+/**
+ * A push's place in a push chain: the batches of one client push, sent without waiting for each
+ * answer. The server decides the chain's pushes in `seq` order, each after the one before has been
+ * decided, and an aggregate that met a `conflict` in an earlier push of the chain is a `conflict` in
+ * the later ones too, exactly as if the chain's events had been sent one request after the other.
+ */
+export interface PushChain {
+  /** The chain's id, chosen by the client, new for every chain: 1–64 characters of `A–Z a–z 0–9 _ -`. */
+  readonly id: string;
+  /** The push's place in the chain: `0` for the first, then `1, 2, 3, …` without gaps. */
+  readonly seq: number;
 }
 
 /** The server's answer for one pushed event; see core's `AppendResult`. */

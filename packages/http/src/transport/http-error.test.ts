@@ -28,6 +28,14 @@ describe('errorFromProblem', () => {
     expect(errorFromProblem('Pull', problem('method_not_allowed')).code).toBe('protocol');
   });
 
+  it('makes a push chain the server could not keep in order retryable, and any other 409 a protocol error', () => {
+    for (const code of ['chain_broken', 'chain_unknown'] as const) {
+      const error = errorFromProblem('Push', problem(code));
+      expect(error).toMatchObject({ code: 'unavailable', retryable: true, details: { status: 409, problem: code } });
+    }
+    expect(errorFromProblem('Push', problem('some_conflict', 409)).code).toBe('protocol');
+  });
+
   it('names the limit, the bounds and the event of a limit_exceeded problem, and the wait asked', () => {
     const document = problem('limit_exceeded', 413, 'Event 01J… is too large', {
       limit: 'maxEventBytes',

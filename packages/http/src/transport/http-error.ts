@@ -106,6 +106,10 @@ function codeFor(status: number, problemCode: string | undefined): SyncErrorCode
       return 'not_found';
     case 408:
       return 'timeout';
+    case 409:
+      // A push chain the server could not keep in order: nothing of that push was stored, and pushing
+      // the events again (unchained, once the earlier pushes are answered) is safe.
+      return problemCode === 'chain_broken' || problemCode === 'chain_unknown' ? 'unavailable' : 'protocol';
     case 413:
       return 'limit_exceeded';
     case 415:
