@@ -4,6 +4,8 @@
 export { createSyncHandler } from './sync-handler.js';
 export { pushEvents } from './push-events.js';
 export type { PushEventsOptions } from './push-events.js';
+export { PushChains, PUSH_CHAIN_TTL_MS } from './push-chains.js';
+export type { ChainTurn, PushChainsOptions } from './push-chains.js';
 export type {
   CloseOptions,
   CorsOptions,

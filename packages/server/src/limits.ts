@@ -34,6 +34,22 @@ export interface SyncLimits {
    * @defaultValue 1000
    */
   readonly defaultPullLimit?: number;
+  /**
+   * How long a push of a push chain waits for the chain's previous push to be decided, in
+   * milliseconds. Past it: `409 chain_unknown` (the previous push never reached this server node, or
+   * is still running), and the client pushes those events again without a chain.
+   *
+   * @defaultValue 10000 (10 s)
+   */
+  readonly pushChainWaitMs?: number;
+  /**
+   * The most push chains a handler remembers at once (each one an id, its next `seq` and the
+   * aggregates that met a conflict in it, for 60 s after its last push). Past it the chain idle the
+   * longest is forgotten, and its next push is answered `409 chain_unknown`.
+   *
+   * @defaultValue 10000
+   */
+  readonly maxPushChains?: number;
 }
 
 /** The defaults of {@link SyncLimits}. */
@@ -43,6 +59,8 @@ export const DEFAULT_LIMITS: Required<SyncLimits> = {
   maxEventBytes: 64 * 1024,
   maxPullLimit: 1000,
   defaultPullLimit: 1000,
+  pushChainWaitMs: 10_000,
+  maxPushChains: 10_000,
 };
 
 /**

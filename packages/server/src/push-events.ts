@@ -8,8 +8,10 @@ import {
   type ServerEventLog,
   type SignalOptions,
 } from '@eventsync/core';
+import type { PushChain } from '@eventsync/http';
 import type { Authorize, Identity } from './authentication.js';
 import { DEFAULT_LIMITS } from './limits.js';
+import type { ChainTurn, PushChains } from './push-chains.js';
 
 /** Options of {@link pushEvents}. */
 export interface PushEventsOptions<P> extends SignalOptions {
@@ -29,6 +31,14 @@ export interface PushEventsOptions<P> extends SignalOptions {
    * @defaultValue `DEFAULT_LIMITS.maxEventBytes`
    */
   readonly maxEventBytes?: number;
+  /**
+   * This push's place in a push chain (the body's `chain`), and the node's chains: the events are
+   * checked and authorized at once, then appended when the chain's earlier pushes were decided, with
+   * the aggregates that met a `conflict` in them answered `conflict` again (see {@link PushChains}).
+   *
+   * @defaultValue none: the push is decided on its own
+   */
+  readonly chain?: { readonly chains: PushChains; readonly chain: PushChain };
 }
 
 /**
@@ -41,7 +51,9 @@ export interface PushEventsOptions<P> extends SignalOptions {
  * @param events - the decoded push: anything, each item checked here.
  * @throws SyncError `limit_exceeded` (`details.limit: 'maxEventBytes'`, with `eventId`) when an event
  *   is larger than `maxEventBytes`: nothing is appended. `internal` when the log answers a result
- *   count other than the events it was given. What `authorize` or the log throw, as they throw it.
+ *   count other than the events it was given. `conflict` with `details.problem` `chain_broken` or
+ *   `chain_unknown` (answered `409`) for a chained push that cannot be decided in its chain's order:
+ *   nothing is appended. What `authorize` or the log throw, as they throw it.
  *
  * @example
  * ```ts
@@ -53,38 +65,66 @@ export async function pushEvents<P>(
   events: readonly unknown[],
   options: PushEventsOptions<P>,
 ): Promise<AppendResult[]> {
-  const { store, identity, authorize, signal } = options;
-  const { checked, failures } = checkEvents(events, options.maxEventBytes ?? DEFAULT_LIMITS.maxEventBytes);
-  const results = new Array<AppendResult | undefined>(events.length);
-  const passing: Event[] = [];
-  const positions: number[] = [];
-  for (let index = 0; index < events.length; index++) {
-    const candidate = events[index] as Event;
-    const id = idOf(candidate);
-    const failure = failures[index];
-    if (failure) {
-      results[index] = { id, status: 'rejected', code: 'invalid_event', reason: failure.message };
-      continue;
+  const { store, identity, authorize, signal, chain } = options;
+  let turn: ChainTurn | undefined;
+  try {
+    const { checked, failures } = checkEvents(events, options.maxEventBytes ?? DEFAULT_LIMITS.maxEventBytes);
+    const results = new Array<AppendResult | undefined>(events.length);
+    const passing: Event[] = [];
+    const positions: number[] = [];
+    for (let index = 0; index < events.length; index++) {
+      const candidate = events[index] as Event;
+      const id = idOf(candidate);
+      const failure = failures[index];
+      if (failure) {
+        results[index] = { id, status: 'rejected', code: 'invalid_event', reason: failure.message };
+        continue;
+      }
+      const verdict = authorize ? await authorize(candidate, identity) : true;
+      if (verdict !== true) {
+        const reason = typeof verdict === 'string' && verdict !== '' ? verdict : 'Not allowed';
+        results[index] = { id, status: 'rejected', code: 'forbidden', reason };
+        continue;
+      }
+      passing.push(candidate);
+      positions.push(index);
     }
-    const verdict = authorize ? await authorize(candidate, identity) : true;
-    if (verdict !== true) {
-      const reason = typeof verdict === 'string' && verdict !== '' ? verdict : 'Not allowed';
-      results[index] = { id, status: 'rejected', code: 'forbidden', reason };
-      continue;
-    }
-    passing.push(candidate);
-    positions.push(index);
-  }
-  if (passing.length > 0) {
-    const appended = await store.append(identity.tenant, passing, { ...(signal ? { signal } : {}), checked });
-    if (appended.length !== passing.length) {
-      throw new SyncError('internal', `The store answered ${appended.length} results for ${passing.length} events`);
-    }
-    appended.forEach((result, i) => {
-      results[positions[i] as number] = result;
+    // Everything above overlaps with the chain's earlier pushes; what follows is decided in turn.
+    if (chain) turn = await chain.chains.turn(identity.tenant, chain.chain, signal);
+    const appending: Event[] = [];
+    const appendingPositions: number[] = [];
+    passing.forEach((event, i) => {
+      const index = positions[i] as number;
+      const latest = turn?.blocked.get(event.aggregateId);
+      if (latest === undefined) {
+        appending.push(event);
+        appendingPositions.push(index);
+        return;
+      }
+      results[index] = {
+        id: event.id,
+        status: 'conflict',
+        latest,
+        reason: `An earlier event of aggregate ${event.aggregateId} in this push chain met a conflict`,
+      };
     });
+    if (appending.length > 0) {
+      const appended = await store.append(identity.tenant, appending, { ...(signal ? { signal } : {}), checked });
+      if (appended.length !== appending.length) {
+        throw new SyncError('internal', `The store answered ${appended.length} results for ${appending.length} events`);
+      }
+      appended.forEach((result, i) => {
+        results[appendingPositions[i] as number] = result;
+      });
+    }
+    const answered = results as AppendResult[];
+    turn?.done(answered, (index) => aggregateOf(events[index]));
+    return answered;
+  } catch (error) {
+    if (turn) turn.fail();
+    else if (chain) chain.chains.fail(identity.tenant, chain.chain);
+    throw error;
   }
-  return results as AppendResult[];
 }
 
 /**
@@ -124,6 +164,11 @@ function checkEvents(
 
 /** The shape bounds of `validateEvent`'s defaults, without a size bound. */
 const UNBOUNDED_SIZE = { maxEventBytes: Number.POSITIVE_INFINITY };
+
+function aggregateOf(candidate: unknown): string | undefined {
+  const aggregateId = (candidate as { aggregateId?: unknown } | null)?.aggregateId;
+  return typeof aggregateId === 'string' ? aggregateId : undefined;
+}
 
 function idOf(candidate: unknown): string {
   const id = (candidate as { id?: unknown } | null)?.id;

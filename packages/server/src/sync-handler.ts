@@ -1,7 +1,7 @@
 import { CursorVersion, isSyncError, SyncError, type JsonEventPage, type ServerEventLog } from '@eventsync/core';
 import {
   decodePullQuery,
-  decodePushRequest,
+  decodePush,
   encodePullResponse,
   encodeVersionResponse,
   MEDIA_TYPES,
@@ -27,6 +27,7 @@ import { CountedEventLog } from './counted-event-log.js';
 import { resolveLimits, type SyncLimits } from './limits.js';
 import { METRICS_PATHS, metricsGuard, metricsResponse, type MetricsOptions } from './metrics-endpoint.js';
 import { problemForError, problemResponse } from './problem-response.js';
+import { PushChains } from './push-chains.js';
 import { pushEvents } from './push-events.js';
 import { pushResponseJson } from './push-response-json.js';
 import { readJsonBody, tooLarge } from './request-body.js';
@@ -217,6 +218,7 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     });
   }
   const limits = resolveLimits(options.limits);
+  const chains = new PushChains({ waitMs: limits.pushChainWaitMs, maxChains: limits.maxPushChains });
   const authenticate: Authenticate<P> =
     options.authenticate ?? (options.tokens ? bearerTokens(options.tokens) : () => null);
   const authorize = options.authorize;
@@ -358,11 +360,12 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     async (c) => {
       const identity = c.get('identity') as Identity<P>;
       const json = await readJsonBody(c.req.raw, limits);
-      const events = decodePushRequest(json, limits.maxEventsPerPush);
+      const { events, chain } = decodePush(json, limits.maxEventsPerPush);
       const results = await pushEvents(events, {
         store,
         identity,
         ...(authorize ? { authorize } : {}),
+        ...(chain ? { chain: { chains, chain } } : {}),
         maxEventBytes: limits.maxEventBytes,
         signal: c.req.raw.signal,
       });

@@ -1,0 +1,232 @@
+import { SyncError, type AppendResult, type CursorVersion } from '@eventsync/core';
+import type { PushChain } from '@eventsync/http';
+
+/** The longest delay `setTimeout` keeps (2^31 − 1 ms); a longer wait simply checks again. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** How long a chain is remembered after its last push was decided, in milliseconds. */
+export const PUSH_CHAIN_TTL_MS = 60_000;
+
+/** Options of {@link PushChains}. */
+export interface PushChainsOptions {
+  /** How long a push waits for the chain's previous push to be decided, in milliseconds. */
+  readonly waitMs: number;
+  /** The most chains remembered at once; past it, the chain idle the longest is forgotten. */
+  readonly maxChains: number;
+  /** How long a chain is remembered after its last push, in milliseconds. @defaultValue {@link PUSH_CHAIN_TTL_MS} */
+  readonly ttlMs?: number;
+  /** The clock, in milliseconds. @defaultValue `Date.now` */
+  readonly now?: () => number;
+}
+
+/** What a chain remembers between its pushes. */
+interface ChainState {
+  /** The seq whose turn it is: every push before it was decided. */
+  next: number;
+  /** A push holds the turn (decided, not yet finished). */
+  busy: boolean;
+  /** A push of the chain failed or was refused: the chain's later pushes are refused. */
+  broken: boolean;
+  /** Aggregates that met a `conflict` earlier in the chain, with the result's `latest`. */
+  readonly blocked: Map<string, CursorVersion>;
+  /** When the chain may be forgotten. */
+  expiresAt: number;
+}
+
+/**
+ * A push's turn in its chain: the pushes before it were decided, and nothing else of the chain runs
+ * until {@link ChainTurn.done} or {@link ChainTurn.fail}.
+ */
+export interface ChainTurn {
+  /** Aggregates that met a `conflict` in an earlier push of the chain: their events are `conflict` too. */
+  readonly blocked: ReadonlyMap<string, CursorVersion>;
+  /**
+   * The push was decided: records the aggregates of `results` that met a `conflict` (`aggregateOf(i)`
+   * names the aggregate of result `i`) and gives the turn to the next push.
+   */
+  done(results: readonly AppendResult[], aggregateOf: (index: number) => string | undefined): void;
+  /** The push failed after taking its turn: the chain is broken. */
+  fail(): void;
+}
+
+/**
+ * The push chains of one server node: a client sends the batches of one push as pushes `0, 1, 2, …`
+ * of a chain without waiting for each answer, and they are decided here one after the other, in
+ * `seq` order, as if they had come one request after the other (docs/protocol.md, "Push chains").
+ *
+ * Chains are kept in this process only: on several server nodes a chain works when its requests
+ * reach the same node (which keep-alive connections usually do); a push whose predecessor never
+ * reached this node is answered `chain_unknown`, and the client goes on without chains.
+ */
+export class PushChains {
+  readonly #chains = new Map<string, ChainState>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waitMs: number;
+  readonly #maxChains: number;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  constructor(options: PushChainsOptions) {
+    this.#waitMs = options.waitMs;
+    this.#maxChains = options.maxChains;
+    this.#ttlMs = options.ttlMs ?? PUSH_CHAIN_TTL_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** How many chains are remembered (for tests and metrics). */
+  get size(): number {
+    this.#sweep();
+    return this.#chains.size;
+  }
+
+  /** How many pushes are waiting for their turn. */
+  get waiting(): number {
+    let count = 0;
+    for (const waiters of this.#waiters.values()) count += waiters.size;
+    return count;
+  }
+
+  /**
+   * Waits for push `chain.seq` of `tenant`'s chain `chain.id` to have its turn: at once for seq 0,
+   * otherwise once the push before it was decided on this node.
+   *
+   * @throws SyncError `conflict` with `details.problem` `chain_broken` (an earlier push of the chain
+   *   failed or was refused, or this seq was used already) or `chain_unknown` (the previous push was
+   *   not decided here within the wait); the abort reason when `signal` aborts first.
+   */
+  async turn(tenant: string, chain: PushChain, signal?: AbortSignal): Promise<ChainTurn> {
+    const key = chainKey(tenant, chain.id);
+    this.#sweep();
+    if (chain.seq === 0) {
+      if (this.#chains.has(key)) throw broken(chain, 'its id was used already');
+      this.#remember(key, { next: 0, busy: false, broken: false, blocked: new Map(), expiresAt: 0 });
+    }
+    const deadline = this.#now() + this.#waitMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const state = this.#chains.get(key);
+      if (state?.broken) throw broken(chain, 'an earlier push of the chain failed or was refused');
+      if (state !== undefined && state.next > chain.seq) throw broken(chain, `push ${chain.seq} was decided already`);
+      if (state !== undefined && state.next === chain.seq && !state.busy) return this.#take(key, state);
+      const left = deadline - this.#now();
+      if (left <= 0) {
+        throw new SyncError(
+          'conflict',
+          `Push ${chain.seq} of chain ${chain.id} waited ${this.#waitMs} ms for push ${chain.seq - 1}, which this server did not decide`,
+          { details: { problem: 'chain_unknown', status: 409 } },
+        );
+      }
+      await this.#changed(key, left, signal);
+    }
+  }
+
+  /**
+   * Marks the chain broken at `seq` when that push fails before it was decided (a bad body, an event
+   * too large, a hook that threw): its later pushes are then refused at once rather than waiting.
+   */
+  fail(tenant: string, chain: PushChain): void {
+    const key = chainKey(tenant, chain.id);
+    const state = this.#chains.get(key);
+    if (state === undefined) {
+      // Its later pushes may already be waiting for a chain this node never saw start.
+      if (chain.seq > 0) return;
+      this.#remember(key, { next: 0, busy: false, broken: true, blocked: new Map(), expiresAt: 0 });
+    } else if (state.next <= chain.seq) {
+      state.broken = true;
+    }
+    this.#wake(key);
+  }
+
+  #take(key: string, state: ChainState): ChainTurn {
+    state.busy = true;
+    let finished = false;
+    const finish = (): void => {
+      finished = true;
+      state.busy = false;
+      state.expiresAt = this.#now() + this.#ttlMs;
+      this.#remember(key, state);
+      this.#wake(key);
+    };
+    return {
+      blocked: state.blocked,
+      done: (results, aggregateOf) => {
+        if (finished) return;
+        results.forEach((result, index) => {
+          if (result.status !== 'conflict') return;
+          const aggregateId = aggregateOf(index);
+          if (aggregateId !== undefined && !state.blocked.has(aggregateId))
+            state.blocked.set(aggregateId, result.latest);
+        });
+        state.next++;
+        finish();
+      },
+      fail: () => {
+        if (finished) return;
+        state.broken = true;
+        finish();
+      },
+    };
+  }
+
+  /** Stores `state` as the most recently used chain, forgetting the oldest past `maxChains`. */
+  #remember(key: string, state: ChainState): void {
+    if (state.expiresAt === 0) state.expiresAt = this.#now() + this.#ttlMs;
+    this.#chains.delete(key);
+    this.#chains.set(key, state);
+    while (this.#chains.size > this.#maxChains) {
+      const oldest = this.#chains.keys().next().value as string;
+      this.#chains.delete(oldest);
+      this.#wake(oldest);
+    }
+  }
+
+  /** Forgets chains past their time, unless a push holds their turn. */
+  #sweep(): void {
+    const now = this.#now();
+    for (const [key, state] of this.#chains) {
+      if (state.expiresAt > now) break; // in the order of last use: the rest are younger
+      if (state.busy) continue;
+      this.#chains.delete(key);
+      this.#wake(key);
+    }
+  }
+
+  #changed(key: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let waiters = this.#waiters.get(key);
+      if (!waiters) this.#waiters.set(key, (waiters = new Set()));
+      const settle = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key);
+      };
+      const wake = (): void => {
+        settle();
+        resolve();
+      };
+      const aborted = (): void => {
+        settle();
+        reject(signal?.reason as Error);
+      };
+      const timer = setTimeout(wake, Math.min(ms, MAX_TIMER_MS));
+      waiters.add(wake);
+      signal?.addEventListener('abort', aborted, { once: true });
+    });
+  }
+
+  #wake(key: string): void {
+    const waiters = this.#waiters.get(key);
+    if (waiters) for (const wake of [...waiters]) wake();
+  }
+}
+
+function chainKey(tenant: string, id: string): string {
+  return `${tenant}\u0000${id}`;
+}
+
+function broken(chain: PushChain, why: string): SyncError {
+  return new SyncError('conflict', `Push ${chain.seq} of chain ${chain.id} cannot be decided: ${why}`, {
+    details: { problem: 'chain_broken', status: 409 },
+  });
+}
