@@ -57,7 +57,7 @@ export type {
 } from './server/server-event-log.js';
 export { MemoryServerEventLog } from './server/memory-server-event-log.js';
 export type { MemoryServerEventLogOptions } from './server/memory-server-event-log.js';
-export { decideAppend, checkTenant, DEFAULT_READ_LIMIT } from './server/decide-append.js';
+export { decideAppend, appendedJson, checkTenant, DEFAULT_READ_LIMIT } from './server/decide-append.js';
 export type { AppendDecision, AppendLookup } from './server/decide-append.js';
 export { AppendListeners } from './server/append-listeners.js';
 export { CheckedEvents } from './server/checked-events.js';

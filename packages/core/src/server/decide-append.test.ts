@@ -3,7 +3,8 @@ import type { Event, JsonValue } from '../event/event.js';
 import { SyncError } from '../errors/sync-error.js';
 import { CursorVersion } from '../version/cursor-version.js';
 import { HlcTimestamp } from '../version/hlc-timestamp.js';
-import { checkTenant, decideAppend, type AppendLookup } from './decide-append.js';
+import { CheckedEvents } from './checked-events.js';
+import { appendedJson, checkTenant, decideAppend, type AppendLookup } from './decide-append.js';
 
 const T = Date.UTC(2026, 10, 24, 18, 40, 15, 123);
 
@@ -260,6 +261,131 @@ describe('decideAppend', () => {
       decide([], [pushed]);
       expect(JSON.stringify(pushed)).toBe(before);
     });
+  });
+});
+
+/** Only what decideAppend reads of an event whose JSON it is given: the rest is in the JSON. */
+function fieldsOf(pushed: Event): Event {
+  const { clientId, baseVersion, tenant } = pushed.metadata;
+  return { id: pushed.id, aggregateId: pushed.aggregateId, metadata: { clientId, baseVersion, tenant } } as Event;
+}
+
+describe('decideAppend with validatedJson', () => {
+  it('takes the JSON it is given without validating the event again, and stores that JSON', () => {
+    const pushed = [event({ n: 1 }), event({ n: 2, aggregate: 'todo-2', baseVersion: '0' })];
+    const json = pushed.map((item) => JSON.stringify(item));
+    const { latest, lookup } = logOf([]);
+    const light = pushed.map(fieldsOf);
+    const decision = decideAppend('acme', light, latest, lookup, { maxDepth: 1 }, undefined, json);
+    expect(summary(decision)).toEqual(['accepted@1', 'accepted@2']);
+    expect(decision.accepted.map((item) => item.json)).toEqual(json);
+    expect(decision.accepted.map((item) => item.event)).toEqual(light);
+  });
+
+  it('judges a pushed id already stored on the JSON it is given', () => {
+    const stored = event({ n: 1, data: { title: 'a' } });
+    const { latest, lookup } = logOf([stored]);
+    const again = { ...stored, metadata: { ...stored.metadata, baseVersion: '1' } };
+    const changed = event({ n: 1, data: { title: 'b' } });
+    const decision = decideAppend('acme', [again, changed].map(fieldsOf), latest, lookup, {}, undefined, [
+      JSON.stringify(again),
+      JSON.stringify(changed),
+    ]);
+    expect(summary(decision)).toEqual(['duplicate@1', 'rejected:id_reused']);
+  });
+
+  it('handles an event without an entry as checked says, validating it when checked does not cover it', () => {
+    const recorded = event({ n: 1 });
+    const checked = new CheckedEvents();
+    checked.check(recorded);
+    (recorded.data as { n: unknown }).n = 'changed since its check';
+    const bad = { ...event({ n: 2 }), type: '' };
+    const given = event({ n: 3 });
+    const decision = decideAppend('acme', [recorded, bad, given], 0, logOf([]).lookup, {}, checked, [
+      undefined,
+      undefined,
+      JSON.stringify(given),
+    ]);
+    expect(summary(decision)).toEqual(['accepted@1', 'rejected:invalid_event', 'accepted@2']);
+    expect(decision.accepted[0]!.json).toBe(JSON.stringify(event({ n: 1 })));
+  });
+
+  it('answers what it answers without it when given appendedJson of the valid events, merged with the invalid ones', () => {
+    const stored = [event({ n: 1, client: 'bob' }), event({ n: 2, aggregate: 'todo-2' })];
+    const batch: unknown[] = [
+      event({ n: 3, baseVersion: '0' }), // conflict: bob wrote todo-1 after 0
+      event({ n: 4, baseVersion: '2' }), // a later event of the conflicted aggregate
+      { ...event({ n: 5 }), type: '' }, // invalid
+      event({ n: 2, aggregate: 'todo-2' }), // duplicate of a stored one
+      { ...event({ n: 1, client: 'bob' }), data: { other: true } }, // id reused
+      event({ n: 6, aggregate: 'todo-3', tenant: 'other' }), // forbidden
+      event({ n: 7, aggregate: 'todo-3', baseVersion: '2' }), // accepted
+      event({ n: 8, aggregate: 'todo-3', baseVersion: '9' }), // baseVersion after the head
+      event({ n: 7, aggregate: 'todo-3', baseVersion: '2' }), // duplicate within the batch
+      null, // invalid
+    ];
+    const { latest, lookup } = logOf(stored);
+    const whole = decideAppend('acme', batch as Event[], latest, lookup);
+
+    const checks = batch.map((candidate) => appendedJson(candidate));
+    const valid = batch.flatMap((candidate, i) =>
+      typeof checks[i] === 'string' ? [fieldsOf(candidate as Event)] : [],
+    );
+    const json = checks.filter((check): check is string => typeof check === 'string');
+    const split = decideAppend('acme', valid, latest, lookup, {}, undefined, json);
+    const results = split.results.slice();
+    for (const [i, check] of checks.entries()) if (typeof check !== 'string') results.splice(i, 0, check);
+
+    expect(results).toEqual(whole.results);
+    expect(split.accepted.map((item) => [item.event.id, item.version.value, item.json])).toEqual(
+      whole.accepted.map((item) => [item.event.id, item.version.value, item.json]),
+    );
+    expect(summary(whole)).toEqual([
+      'conflict@1',
+      'conflict@1',
+      'rejected:invalid_event',
+      'duplicate@2',
+      'rejected:id_reused',
+      'rejected:forbidden',
+      'accepted@3',
+      'rejected:invalid_event',
+      'duplicate@3',
+      'rejected:invalid_event',
+    ]);
+  });
+});
+
+describe('appendedJson', () => {
+  it('gives the JSON of a valid event, and for an invalid one the result decideAppend answers', () => {
+    const valid = event({ n: 1 });
+    expect(appendedJson(valid)).toBe(JSON.stringify(valid));
+    const bad = { ...event({ n: 2 }), type: '' };
+    expect(appendedJson(bad)).toEqual(decide([], [bad]).results[0]);
+    expect(appendedJson(bad)).toMatchObject({ id: bad.id, status: 'rejected', code: 'invalid_event' });
+    expect(appendedJson('not an event')).toMatchObject({ id: '', status: 'rejected', code: 'invalid_event' });
+    expect(appendedJson(event({ n: 3, data: 'x'.repeat(500) }), { maxEventBytes: 400 })).toMatchObject({
+      reason: expect.stringContaining('maxEventBytes') as unknown,
+    });
+  });
+
+  it('takes the JSON a real CheckedEvents recorded, and nothing from a look-alike', () => {
+    const pushed = event({ n: 1 });
+    const checked = new CheckedEvents();
+    const recorded = checked.check(pushed);
+    (pushed.data as { n: unknown }).n = 'changed since its check';
+    expect(appendedJson(pushed, {}, checked)).toBe(recorded);
+    const lookAlike = { jsonFor: () => '{"forged":true}', size: 1 } as unknown as CheckedEvents;
+    expect(appendedJson(pushed, {}, lookAlike)).toBe(JSON.stringify(pushed));
+  });
+
+  it('throws an error of validation that is not a SyncError', () => {
+    const hostile = {
+      ...event({ n: 1 }),
+      get data(): never {
+        throw new RangeError('a getter that throws');
+      },
+    };
+    expect(() => appendedJson(hostile)).toThrow(RangeError);
   });
 });
 

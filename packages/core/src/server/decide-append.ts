@@ -47,10 +47,20 @@ export interface AppendDecision {
  * PostgreSQL and memory answer alike. Run it inside the append's transaction, with `latest` and
  * `lookup` read in that transaction, then store `accepted`.
  *
+ * Of an event whose JSON is known (from `checked` or `validatedJson`), only `id`, `aggregateId` and
+ * `metadata`'s `clientId`, `baseVersion` and `tenant` are read, and they must be the JSON's: the rest
+ * of the event is in the JSON.
+ *
  * @param latest - the tenant's latest cursor before the batch.
  * @param limits - the log's bounds on every event.
  * @param checked - the append's `options.checked`: an event it covers within `limits` is not validated
  *   again, and its recorded JSON is the `json` to store. Every other event is validated.
+ * @param validatedJson - the JSON of each event, index-aligned with `events`, for a caller that
+ *   validated the events itself within `limits` (with {@link appendedJson}, which also answers the
+ *   invalid ones): an event with an entry is not validated again, and its entry is the `json` to store
+ *   and to judge a duplicate on. An event without an entry is handled as `checked` says. For a log
+ *   that validates a batch apart from deciding it, e.g. on another thread; the caller vouches for
+ *   every entry, so never pass JSON that came from outside.
  */
 export function decideAppend(
   tenant: string,
@@ -59,6 +69,7 @@ export function decideAppend(
   lookup: AppendLookup,
   limits: EventLimits = {},
   checked?: CheckedEvents,
+  validatedJson?: readonly (string | undefined)[],
 ): AppendDecision {
   const results: AppendResult[] = [];
   const accepted: { event: Event; version: CursorVersion; json: string }[] = [];
@@ -67,14 +78,12 @@ export function decideAppend(
   const batchWriters = new Map<string, { clientId: string; version: number }[]>();
   const conflicted = new Map<string, number>();
 
-  for (const candidate of events as readonly unknown[]) {
+  for (let index = 0; index < events.length; index++) {
+    const candidate: unknown = events[index];
     const id = idOf(candidate);
-    let json = checked === undefined ? undefined : recordedJson(checked, candidate, limits);
-    try {
-      json ??= checkedEventJson(candidate, limits);
-    } catch (error) {
-      if (!isSyncError(error)) throw error;
-      results.push({ id, status: 'rejected', code: 'invalid_event', reason: error.message });
+    const json = validatedJson?.[index] ?? appendedJson(candidate, limits, checked);
+    if (typeof json !== 'string') {
+      results.push(json);
       continue;
     }
     const event = candidate as Event;
@@ -158,6 +167,42 @@ export function decideAppend(
     results.push({ id, status: 'accepted', version });
   }
   return { results, accepted };
+}
+
+/**
+ * What {@link decideAppend} makes of one pushed event before it applies its rules: the JSON it stores,
+ * or the result it answers for an event that is not valid. The JSON is the record of `checked` when
+ * that covers the event within `limits` (see `CheckedEvents`), else the event validated with `limits`
+ * and serialised; an invalid event is answered `rejected` with code `invalid_event`, its id (`''`
+ * when it has none that is a string) and the validation's message as `reason`.
+ *
+ * For a log that validates a batch apart from deciding it (on another thread, say): it passes each
+ * valid event's JSON to `decideAppend` as `validatedJson`, and answers the invalid ones itself, at
+ * their index.
+ *
+ * @param limits - the log's bounds on every event.
+ * @param checked - the append's `options.checked`; anything but a real `CheckedEvents` covers nothing.
+ * @throws whatever validation throws that is not a `SyncError` (a bug)
+ *
+ * @example
+ * ```ts
+ * const json = appendedJson(event, { maxEventBytes: 65_536 }, options.checked);
+ * if (typeof json !== 'string') results[index] = json; // { id, status: 'rejected', code: 'invalid_event', reason }
+ * ```
+ */
+export function appendedJson(
+  candidate: unknown,
+  limits: EventLimits = {},
+  checked?: CheckedEvents,
+): string | Extract<AppendResult, { status: 'rejected' }> {
+  const recorded = checked === undefined ? undefined : recordedJson(checked, candidate, limits);
+  if (recorded !== undefined) return recorded;
+  try {
+    return checkedEventJson(candidate, limits);
+  } catch (error) {
+    if (!isSyncError(error)) throw error;
+    return { id: idOf(candidate), status: 'rejected', code: 'invalid_event', reason: error.message };
+  }
 }
 
 /** Checks a tenant id: a non-empty string of at most 256 characters. */
