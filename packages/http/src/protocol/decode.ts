@@ -151,7 +151,8 @@ export function decodeStreamBatch(json: unknown, after?: CursorVersion, options:
 
 /**
  * Decodes a problem document (`application/problem+json`). Unknown members are dropped but for
- * `limit`, `max`, `actual` and `eventId`; `type`, `title` and `status` are filled in when missing.
+ * `limit`, `max`, `actual`, `eventId` and a string `field`; `type`, `title` and `status` are filled
+ * in when missing.
  *
  * @param json - the parsed body (untrusted).
  * @param status - the response's HTTP status, used when the document has none.
@@ -168,6 +169,7 @@ export function decodeProblem(json: unknown, status?: number): ProblemDocument {
   for (const key of ['detail', 'limit', 'max', 'actual', 'eventId'] as const) {
     if (body[key] !== undefined) document[key] = body[key];
   }
+  if (typeof body.field === 'string') document.field = body.field;
   return document as ProblemDocument;
 }
 

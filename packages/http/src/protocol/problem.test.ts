@@ -39,6 +39,11 @@ describe('problem', () => {
     expect(problemFromError(new SyncError('closed', 'bye'))).toMatchObject({ status: 503, code: 'unavailable' });
     const limit = new SyncError('limit_exceeded', 'big', { details: { limit: 'maxEventBytes', max: 1, actual: 2 } });
     expect(problemFromError(limit)).toMatchObject({ status: 413, limit: 'maxEventBytes', max: 1, actual: 2 });
+    const bad = new SyncError('invalid_input', 'no chains', {
+      details: { field: 'chain', problem: 'invalid_request' },
+    });
+    expect(problemFromError(bad)).toMatchObject({ status: 400, code: 'invalid_request', field: 'chain' });
+    expect('field' in problemFromError(new SyncError('invalid_input', 'x', { details: { field: 3 } }))).toBe(false);
     expect(problemFromError(new Error('secret path /etc'))).toEqual(
       problem('internal', 500, 'The server failed to handle the request'),
     );

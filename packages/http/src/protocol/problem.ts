@@ -77,6 +77,12 @@ export interface ProblemDocument {
   readonly max?: number;
   /** `limit_exceeded`: the value that passed it. */
   readonly actual?: number;
+  /**
+   * `invalid_request`, `invalid_cursor`: the part of the request that is wrong, as a dot path (`since`,
+   * `limit`, `events`, `chain.seq`…). A client may branch on its first segment (a push refused for its
+   * `chain` is sent again without one).
+   */
+  readonly field?: string;
   /** Extension members (RFC 9457 allows them), e.g. `eventId`. */
   readonly [key: string]: unknown;
 }
@@ -126,7 +132,8 @@ export function problem(
  * The problem a server answers for an error: a `SyncError` maps by its code (`invalid_input` → 400
  * `invalid_request`, `limit_exceeded` → 413 with its limit, `unauthorized` → 401, `forbidden` → 403,
  * `not_found` → 404, `unavailable` and `closed` → 503); `details.problem` and `details.status` (as
- * `decodePullQuery` sets them) choose the code and status instead. Anything else is a 500
+ * `decodePullQuery` sets them) choose the code and status instead. A string `details.field` (the
+ * part of the request that is wrong) becomes the problem's `field`. Anything else is a 500
  * `internal` whose detail gives nothing away.
  */
 export function problemFromError(error: unknown): ProblemDocument {
@@ -140,8 +147,14 @@ export function problemFromError(error: unknown): ProblemDocument {
     unavailable: 'unavailable',
     closed: 'unavailable',
   };
-  const { limit, max, actual, eventId, status, problem: named } = error.details;
+  const { limit, max, actual, eventId, field, status, problem: named } = error.details;
   const code = typeof named === 'string' && named in PROBLEM_CODES ? (named as ProblemCode) : mapped[error.code];
   if (code === undefined) return problem('internal', 500, 'The server failed to handle the request');
-  return problem(code, typeof status === 'number' ? status : undefined, error.message, { limit, max, actual, eventId });
+  return problem(code, typeof status === 'number' ? status : undefined, error.message, {
+    limit,
+    max,
+    actual,
+    eventId,
+    ...(typeof field === 'string' ? { field } : {}),
+  });
 }

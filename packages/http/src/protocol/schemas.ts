@@ -64,6 +64,8 @@ export const problemSchema = v.object({
   max: v.optional(finite),
   actual: v.optional(finite),
   eventId: v.optional(v.string()),
+  // Kept only as a string (decodeProblem): a document of another server may use the name otherwise.
+  field: v.optional(v.unknown()),
 });
 
 /** The characters and length of a push chain's id. */

@@ -58,6 +58,20 @@ describe('errorFromProblem', () => {
     expect(errorFromProblem('Pull', problem('limit_exceeded', 400, 'limit too large')).code).toBe('limit_exceeded');
   });
 
+  it('names the field of a request the server refused, from the problem through decodeProblem', () => {
+    const document = decodeProblem(
+      JSON.parse(JSON.stringify(problem('invalid_request', 400, 'no chains here', { field: 'chain.seq' }))),
+    );
+    expect(document.field).toBe('chain.seq');
+    expect(errorFromProblem('Push', document).details).toEqual({
+      status: 400,
+      problem: 'invalid_request',
+      field: 'chain.seq',
+    });
+    expect(responseError('Push', answerOf(document), JSON.stringify(document)).details.field).toBe('chain.seq');
+    expect(decodeProblem({ code: 'invalid_request', field: 7 }, 400).field).toBeUndefined();
+  });
+
   it('maps a document without a status by its code, and an unknown code by its status', () => {
     const bare = decodeProblem({ code: 'unauthorized' });
     expect(bare.status).toBe(0);

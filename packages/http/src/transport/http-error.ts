@@ -45,7 +45,7 @@ export function responseError(
  * the protocol). A document without an error status maps by its code's status in `PROBLEM_CODES`.
  *
  * Its `details` hold what a caller branches on: `status`, `problem` (the problem's code), the
- * `limit`, `max`, `actual` and `eventId` the problem names, and `retryAfterMs` when given.
+ * `limit`, `max`, `actual`, `eventId` and `field` the problem names, and `retryAfterMs` when given.
  *
  * For a transport that carries the protocol's problem documents over something else than HTTP (a
  * WebSocket message, a queue), so that its errors read like `HttpTransport`'s. Check untrusted JSON
@@ -86,7 +86,7 @@ function errorDetails(
 ): Record<string, unknown> {
   const details: Record<string, unknown> = { status };
   if (problem !== undefined) details.problem = problem.code;
-  for (const key of ['limit', 'max', 'actual', 'eventId'] as const) {
+  for (const key of ['limit', 'max', 'actual', 'eventId', 'field'] as const) {
     if (problem?.[key] !== undefined) details[key] = problem[key];
   }
   if (retryAfterMs !== undefined) details.retryAfterMs = retryAfterMs;
