@@ -38,11 +38,23 @@ afterEach(() => {
   running.clear();
 });
 
-/** Starts `append-writer.ts` in a child Node process, which runs the sources through tsx. */
-function startWriter(path: string, clientId: string, batches: number, size: number): Writer {
+/**
+ * Starts `append-writer.ts` in a child Node process, which runs the sources through tsx; with
+ * `leaveOpen`, the child never closes its store.
+ */
+function startWriter(path: string, clientId: string, batches: number, size: number, leaveOpen = false): Writer {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', writerScript, path, clientId, String(batches), String(size)],
+    [
+      '--import',
+      'tsx',
+      writerScript,
+      path,
+      clientId,
+      String(batches),
+      String(size),
+      ...(leaveOpen ? ['leave-open'] : []),
+    ],
     {
       cwd: root,
       env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.check.json') },
@@ -166,6 +178,17 @@ describe('SqliteEventStore across processes', () => {
       expect(all.length).toBeGreaterThanOrEqual(acks.length * 50);
       expect(integrity(path)).toBe('ok');
     }
+  }, 120_000);
+
+  it('lets a process end once its appends are done, though it never closed its store', async () => {
+    const path = join(folder, 'left-open.db');
+    const writer = startWriter(path, 'left-open', 5, 20, true);
+    const { code, signal } = await within(writer.exited, 'the writer to end by itself', writer);
+    expect({ code, signal }, writer.stderr()).toEqual({ code: 0, signal: null });
+    expect(writer.acks).toHaveLength(5);
+    const all = await readAll(path);
+    expect(all).toHaveLength(100);
+    expectAcknowledged(all, writer.acks);
   }, 120_000);
 
   it('keeps cursors gapless and batches contiguous when two processes and this one append to one file at once', async () => {
