@@ -96,7 +96,9 @@ describe('decodePush', () => {
   });
 
   it('reads what encodeChainedEvents writes', () => {
-    const body = JSON.parse(JSON.stringify(encodeChainedEvents([], { id: '01J0000000000000000000000A', seq: 0 })));
+    const body: unknown = JSON.parse(
+      JSON.stringify(encodeChainedEvents([], { id: '01J0000000000000000000000A', seq: 0 })),
+    );
     expect(decodePush(body)).toEqual({ events: [], chain: { id: '01J0000000000000000000000A', seq: 0 } });
   });
 
