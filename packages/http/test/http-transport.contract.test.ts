@@ -1,4 +1,10 @@
-import { CursorVersion, MemoryServerEventLog, type LiveBatch, type SubscriptionState } from '@eventsync/core';
+import {
+  CursorVersion,
+  MemoryServerEventLog,
+  type AppendResult,
+  type LiveBatch,
+  type SubscriptionState,
+} from '@eventsync/core';
 import { createSyncHandler, serve, type RunningServer, type SyncHandlerOptions } from '@eventsync/server';
 import { describeTransportContract, expectSyncError, TestEvents } from '@eventsync/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,6 +75,52 @@ describe('HttpTransport with the real server', () => {
     const batch = alice.many(8);
     const results = await connect(running.url).push(batch);
     expect(results.map((result) => ('version' in result ? result.version.value : 0))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('pushes a long push as a chain the server decides in order, with the results of one request after the other', async () => {
+    const bob = new TestEvents({ clientId: 'bob' });
+    const conflicting = bob.make('todo-1');
+    const batch = [
+      alice.make('todo-1', { metadata: { baseVersion: '0' } }),
+      ...alice.many(3, 3),
+      alice.make('todo-1'),
+      ...alice.many(4, 2),
+      alice.make('todo-1'),
+    ];
+    const runs: { results: AppendResult[]; stored: string[] }[] = [];
+    const seqs: (number | undefined)[][] = [];
+    for (const pushWindow of [1, 4]) {
+      let store: MemoryServerEventLog;
+      ({ running, store } = await start());
+      await store.append('acme', [conflicting]);
+      const sent: (number | undefined)[] = [];
+      const fetch: typeof globalThis.fetch = (input, init) => {
+        const body = typeof init?.body === 'string' ? init.body : '{}';
+        sent.push((JSON.parse(body) as { chain?: { seq: number } }).chain?.seq);
+        return globalThis.fetch(input, init);
+      };
+      const results = await connect(running.url, { maxBatchSize: 2, pushWindow, fetch }).push(batch);
+      const page = await store.read('acme', { since: CursorVersion.ZERO, limit: 100 });
+      runs.push({ results, stored: page.events.map((item) => item.event.id) });
+      seqs.push(sent);
+      await running.close();
+      running = undefined;
+    }
+    const [sequential, chained] = runs;
+    // One request after the other, then one chain the server took (no request sent twice).
+    expect(seqs).toEqual([Array<undefined>(5).fill(undefined), [0, 1, 2, 3, 4]]);
+    expect(chained).toEqual(sequential);
+    expect(chained?.results.map((result) => result.status)).toEqual([
+      'conflict',
+      ...Array<string>(3).fill('accepted'),
+      'conflict',
+      ...Array<string>(4).fill('accepted'),
+      'conflict',
+    ]);
+    expect(chained?.stored).toEqual([
+      conflicting.id,
+      ...batch.filter((event) => event.aggregateId !== 'todo-1').map((event) => event.id),
+    ]);
   });
 
   it('refreshes a refused token once, and fails with unauthorized when that does not help', async () => {

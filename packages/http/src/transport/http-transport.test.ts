@@ -3,7 +3,8 @@ import { expectSyncError, TestEvents } from '@eventsync/testkit';
 import { delay, http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BASE_URL, MockSyncServer, problemResponse } from '../../test/mock-sync-server.js';
+import { BASE_URL, MockSyncServer, problemResponse, type SeenRequest } from '../../test/mock-sync-server.js';
+import type { PushChain } from '../protocol/wire.js';
 import { parseRetryAfter } from './http-error.js';
 import { HttpTransport, type HttpTransportOptions, type TokenRequest } from './http-transport.js';
 
@@ -130,6 +131,10 @@ describe('HttpTransport requests', () => {
       { baseUrl: 'not a url' },
       { baseUrl: BASE_URL, timeoutMs: 0 },
       { baseUrl: BASE_URL, maxBatchSize: 0 },
+      { baseUrl: BASE_URL, pushWindow: 0 },
+      { baseUrl: BASE_URL, pushWindow: 1.5 },
+      { baseUrl: BASE_URL, pushWindow: Number.POSITIVE_INFINITY },
+      { baseUrl: BASE_URL, pushWindow: '4' },
       { baseUrl: BASE_URL, stream: { initialDelayMs: 10, maxDelayMs: 5 } },
     ]) {
       await expectSyncError(() => new HttpTransport(options as HttpTransportOptions), 'invalid_input');
@@ -537,7 +542,7 @@ describe('HttpTransport push batching', () => {
   it('answers conflict, unsent, for the later events of an aggregate that conflicted in an earlier request', async () => {
     const bob = new TestEvents({ clientId: 'bob' });
     await server.append([bob.make('todo-1')]);
-    const transport = connect({ maxBatchSize: 2 });
+    const transport = connect({ maxBatchSize: 2, pushWindow: 1 });
     const batch = [
       alice.make('todo-1', { metadata: { baseVersion: '0' } }),
       alice.make('todo-2'),
@@ -581,6 +586,372 @@ describe('HttpTransport push batching', () => {
     const big = alice.make('big', { data: { text: 'x'.repeat(1000) } });
     const error = await expectSyncError(() => connect().push([big]), 'limit_exceeded');
     expect(error.details).toMatchObject({ limit: 'maxBodyBytes', max: 700, status: 413 });
+  });
+});
+
+describe('HttpTransport push chains', () => {
+  const pushes = (on: MockSyncServer = server): SeenRequest[] => on.seen('/v1/events', 'POST');
+  const eventsOf = (request: SeenRequest | undefined): Event[] =>
+    (JSON.parse(request?.body ?? '') as { events: Event[] }).events;
+  const idsOf = (events: readonly { id: string }[]): string[] => events.map((event) => event.id);
+  const chainsOf = (requests: readonly SeenRequest[]): (string | undefined)[] =>
+    requests.map((request) => (request.chain ? `${request.chain.id}#${request.chain.seq}` : undefined));
+
+  /** Waits until `condition` holds. */
+  async function until(condition: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 2000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await delay(2);
+    }
+  }
+
+  /** Checks that the log holds `batch` in its order, each once. */
+  async function expectStored(batch: readonly Event[], on: MockSyncServer = server): Promise<void> {
+    expect(idsOf(await on.stored())).toEqual(idsOf(batch));
+  }
+
+  it('sends a push that fits in one batch as one request without a chain, the body as before', async () => {
+    const batch = alice.many(3);
+    await connect({ maxBatchSize: 3 }).push(batch);
+    expect(pushes()).toHaveLength(1);
+    expect(pushes()[0]?.body).toBe(JSON.stringify({ events: batch }));
+  });
+
+  it('sends the batches of a longer push as one chain, seq 0, 1, 2…, with a fresh random id per push', async () => {
+    const transport = connect({ maxBatchSize: 2 });
+    const batch = alice.many(5);
+    const results = await transport.push(batch);
+    expect(results.map((result) => [result.id, versionOf(result)])).toEqual(
+      batch.map((event, i) => [event.id, String(i + 1)]),
+    );
+    const first = pushes().map((request) => request.chain);
+    expect(first.map((chain) => chain?.seq)).toEqual([0, 1, 2]);
+    expect(new Set(first.map((chain) => chain?.id)).size).toBe(1);
+    expect(first[0]?.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(JSON.parse(pushes()[1]?.body ?? '')).toEqual({ events: batch.slice(2, 4), chain: first[1] });
+    await transport.push(alice.many(3));
+    const second = pushes().slice(3);
+    expect(second.map((request) => request.chain?.seq)).toEqual([0, 1]);
+    expect(second[0]?.chain?.id).not.toBe(first[0]?.id);
+    await expectStored(pushes().flatMap(eventsOf));
+  });
+
+  it('sends no chain with pushWindow 1: one request after the other', async () => {
+    const batch = alice.many(5);
+    let inFlight = 0;
+    let most = 0;
+    server.intercept = async () => {
+      most = Math.max(most, ++inFlight);
+      await delay(5);
+      inFlight--;
+      return undefined;
+    };
+    expect((await connect({ maxBatchSize: 2, pushWindow: 1 }).push(batch)).map(versionOf)).toEqual([
+      '1',
+      '2',
+      '3',
+      '4',
+      '5',
+    ]);
+    expect(chainsOf(pushes())).toEqual([undefined, undefined, undefined]);
+    expect(most).toBe(1);
+  });
+
+  it('refuses a pushWindow that is not a positive integer, naming it', async () => {
+    const error = await expectSyncError(() => connect({ pushWindow: 0 }), 'invalid_input');
+    expect(error.details.field).toBe('pushWindow');
+  });
+
+  it('keeps pushWindow requests in flight: the server holds answer 0 until the window is full', async () => {
+    const batch = alice.many(12);
+    let arrivedBeforeAnswer0 = 0;
+    server.intercept = async (request) => {
+      if (request.chain?.seq === 0) await until(() => pushes().length >= 3, 'three requests in flight');
+      return undefined;
+    };
+    server.beforeAnswer = (request) => {
+      if (request.chain?.seq === 0) arrivedBeforeAnswer0 = pushes().length;
+    };
+    const results = await connect({ maxBatchSize: 2, pushWindow: 3 }).push(batch);
+    expect(idsOf(results)).toEqual(idsOf(batch));
+    expect(results.map(versionOf)).toEqual(batch.map((_, i) => String(i + 1)));
+    // Three in flight, and not a fourth before the first answer.
+    expect(arrivedBeforeAnswer0).toBe(3);
+    expect(pushes().map((request) => request.chain?.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    await expectStored(batch);
+  });
+
+  it('lands the events in order when a later request of the chain reaches the server first', async () => {
+    const batch = alice.many(6);
+    // The network delays request 0 until request 1 has reached the server.
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      const chain = (JSON.parse(typeof init?.body === 'string' ? init.body : '{}') as { chain?: PushChain }).chain;
+      if (chain?.seq === 0) await until(() => pushes().some((request) => request.chain?.seq === 1), 'request 1');
+      return globalThis.fetch(input, init);
+    };
+    const results = await connect({ maxBatchSize: 2, fetch }).push(batch);
+    const arrived = pushes().map((request) => request.chain?.seq);
+    expect(arrived[0]).toBe(1);
+    expect(arrived.indexOf(0)).toBeGreaterThan(0);
+    expect(idsOf(results)).toEqual(idsOf(batch));
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6']);
+    await expectStored(batch);
+  });
+
+  it('uses the answers in order when the server answers out of order', async () => {
+    const batch = alice.many(6);
+    const answered: number[] = [];
+    server.beforeAnswer = async (request) => {
+      const seq = request.chain?.seq ?? -1;
+      if (seq === 0) await until(() => answered.includes(2), 'answer 2');
+      answered.push(seq);
+    };
+    const results = await connect({ maxBatchSize: 2 }).push(batch);
+    expect(answered).toEqual([1, 2, 0]);
+    expect(idsOf(results)).toEqual(idsOf(batch));
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6']);
+    await expectStored(batch);
+  });
+
+  it('carries a conflict across the chain: the results are those of one request after the other', async () => {
+    const bob = new TestEvents({ clientId: 'bob' });
+    const conflicting = bob.make('todo-1');
+    const batch = [
+      alice.make('todo-1', { metadata: { baseVersion: '0' } }),
+      alice.make('todo-2'),
+      alice.make('todo-1'),
+      alice.make('todo-3'),
+      alice.make('todo-2'),
+      alice.make('todo-1'),
+    ];
+    const sequential = server;
+    await sequential.append([conflicting]);
+    const expected = await connect({ maxBatchSize: 2, pushWindow: 1 }).push(batch);
+    expect(expected.map((result) => result.status)).toEqual([
+      'conflict',
+      'accepted',
+      'conflict',
+      'accepted',
+      'accepted',
+      'conflict',
+    ]);
+
+    const chained = new MockSyncServer();
+    network.resetHandlers(...chained.handlers);
+    await chained.append([conflicting]);
+    // Batches 1 and 2 go out before batch 0 (and its conflict) is answered.
+    chained.intercept = async (request) => {
+      if (request.chain?.seq === 0) await until(() => pushes(chained).length === 3, 'three requests');
+      return undefined;
+    };
+    const results = await connect({ maxBatchSize: 2 }).push(batch);
+    expect(results).toEqual(expected);
+    expect(pushes(chained).map((request) => idsOf(eventsOf(request)))).toEqual([
+      idsOf(batch.slice(0, 2)),
+      idsOf(batch.slice(2, 4)),
+      idsOf(batch.slice(4, 6)),
+    ]);
+    expect(idsOf(await chained.stored())).toEqual(idsOf(await sequential.stored()));
+  });
+
+  it('splits further on a 413 over maxEventsPerPush and goes on with a new chain', async () => {
+    server = new MockSyncServer({ maxEventsPerPush: 2 });
+    network.resetHandlers(...server.handlers);
+    const batch = alice.many(7);
+    const results = await connect({ maxBatchSize: 3 }).push(batch);
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    const requests = pushes();
+    const [first] = requests;
+    const retried = requests.filter((request) => request.chain?.id !== first?.chain?.id);
+    expect(retried.map((request) => [request.chain?.seq, eventsOf(request).length])).toEqual([
+      [0, 2],
+      [1, 2],
+      [2, 2],
+      [3, 1],
+    ]);
+    await expectStored(batch);
+  });
+
+  it('halves on a 413 over maxBodyBytes for a later batch, aborts the requests after it, and goes on from it with a new chain', async () => {
+    const small = (): Event => alice.make('small');
+    const big = (): Event => alice.make('big', { data: { text: 'x'.repeat(600) } });
+    const batch = [small(), small(), big(), big(), small(), small()];
+    // Refused before the server reads it, like a body past maxBodyBytes: the chain never sees it.
+    server.intercept = (request) =>
+      (request.body?.length ?? 0) > 1000
+        ? problemResponse(413, 'limit_exceeded', { limit: 'maxBodyBytes', max: 1000, actual: request.body?.length })
+        : undefined;
+    const results = await connect({ maxBatchSize: 2 }).push(batch);
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6']);
+    const [first, refused, waiting, ...rest] = pushes();
+    expect([first, refused, waiting].map((request) => request?.chain?.seq)).toEqual([0, 1, 2]);
+    // Request 2 was waiting for request 1 on the server: the client dropped it.
+    expect(server.dropped).toEqual([waiting]);
+    expect(rest.map((request) => [request.chain?.seq, idsOf(eventsOf(request))])).toEqual([
+      [0, [batch[2]!.id]],
+      [1, [batch[3]!.id]],
+      [2, [batch[4]!.id]],
+      [3, [batch[5]!.id]],
+    ]);
+    expect(rest[0]?.chain?.id).not.toBe(first?.chain?.id);
+    await expectStored(batch);
+  });
+
+  it('stops chaining after chain_unknown (two server nodes behind one address) and goes on one request after the other', async () => {
+    // A load balancer: even seqs go to node A, odd ones and unchained pushes alternately to B and A.
+    const log = server.log;
+    const nodeA = new MockSyncServer({ log, chainWaitMs: 5000 });
+    const nodeB = new MockSyncServer({ log, chainWaitMs: 50 });
+    let turn = 0;
+    network.resetHandlers(
+      http.all(`${BASE_URL}/*`, async ({ request }) => {
+        const chain = (JSON.parse((await request.clone().text()) || '{}') as { chain?: PushChain }).chain;
+        const node = chain ? (chain.seq % 2 === 0 ? nodeA : nodeB) : turn++ % 2 === 0 ? nodeB : nodeA;
+        return node.handle(request);
+      }),
+    );
+    const transport = connect({ maxBatchSize: 2 });
+    const batch = alice.many(8);
+    const results = await transport.push(batch);
+    expect(idsOf(results)).toEqual(idsOf(batch));
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8']);
+    await expectStored(batch);
+    const seen = [...pushes(nodeA), ...pushes(nodeB)];
+    const chained = seen.filter((request) => request.chain !== undefined);
+    expect(chained.map((request) => request.chain?.seq).sort()).toEqual([0, 1, 2, 3]);
+    // Request 2 waited on node A for request 1, which went to node B: the client dropped it.
+    expect(nodeA.dropped.map((request) => request.chain?.seq)).toEqual([2]);
+    const unchained = seen.filter((request) => request.chain === undefined);
+    expect(unchained.map((request) => idsOf(eventsOf(request))).sort()).toEqual(
+      [batch.slice(2, 4), batch.slice(4, 6), batch.slice(6, 8)].map(idsOf).sort(),
+    );
+    // The transport chains no more.
+    await transport.push(alice.many(4));
+    expect([...pushes(nodeA), ...pushes(nodeB)].filter((request) => request.chain !== undefined)).toHaveLength(4);
+  });
+
+  it('goes on with a new chain after chain_broken for the oldest batch, and keeps chaining', async () => {
+    const batch = alice.many(8);
+    let broke = false;
+    server.intercept = (request) => {
+      if (request.chain?.seq !== 1 || broke) return undefined;
+      broke = true;
+      return problemResponse(409, 'chain_broken');
+    };
+    const transport = connect({ maxBatchSize: 2 });
+    expect((await transport.push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8']);
+    await expectStored(batch);
+    const requests = pushes();
+    const firstId = requests[0]?.chain?.id;
+    const again = requests.filter((request) => request.chain?.id !== firstId);
+    expect(again.map((request) => [request.chain?.seq, idsOf(eventsOf(request))])).toEqual([
+      [0, idsOf(batch.slice(2, 4))],
+      [1, idsOf(batch.slice(4, 6))],
+      [2, idsOf(batch.slice(6, 8))],
+    ]);
+    await transport.push(alice.many(4));
+    expect(pushes().at(-1)?.chain?.seq).toBe(1);
+  });
+
+  it('goes on unchained after a batch meets chain_broken a second time', async () => {
+    const batch = alice.many(6);
+    server.intercept = (request) =>
+      request.chain !== undefined && eventsOf(request)[0]?.id === batch[2]!.id
+        ? problemResponse(409, 'chain_broken')
+        : undefined;
+    expect((await connect({ maxBatchSize: 2 }).push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6']);
+    await expectStored(batch);
+    const withBatch1 = pushes().filter((request) => eventsOf(request)[0]?.id === batch[2]!.id);
+    expect(withBatch1.map((request) => request.chain?.seq)).toEqual([1, 0, undefined]);
+    expect(pushes().at(-1)?.chain).toBeUndefined();
+  });
+
+  it('fails on another error with the results answered before it, aborting the requests after it; a retry is safe', async () => {
+    const batch = alice.many(8);
+    server.intercept = (request) => (request.chain?.seq === 1 ? problemResponse(503, 'unavailable') : undefined);
+    const transport = connect({ maxBatchSize: 2 });
+    const error = await expectSyncError(() => transport.push(batch), 'unavailable');
+    expect(error.retryable).toBe(true);
+    expect(error.details.completed).toBe(2);
+    expect((error.details.results as AppendResult[]).map((result) => [result.id, versionOf(result)])).toEqual([
+      [batch[0]!.id, '1'],
+      [batch[1]!.id, '2'],
+    ]);
+    const requests = pushes();
+    expect(requests.map((request) => request.chain?.seq)).toEqual([0, 1, 2, 3]);
+    // Requests 2 and 3 waited on the server for request 1: the client dropped them; nothing was stored.
+    expect(server.dropped).toEqual(requests.slice(2));
+    await expectStored(batch.slice(0, 2));
+    server.intercept = () => undefined;
+    expect((await transport.push(batch)).map((result) => [result.status, versionOf(result)])).toEqual([
+      ['duplicate', '1'],
+      ['duplicate', '2'],
+      ...batch.slice(2).map((_, i) => ['accepted', String(i + 3)]),
+    ]);
+    await expectStored(batch);
+  });
+
+  it('aborts every request in flight on the caller’s signal and on close()', async () => {
+    // The server answers nothing until the client drops the request.
+    server.intercept = async (request) => {
+      await new Promise((resolve) => request.signal.addEventListener('abort', resolve, { once: true }));
+      return problemResponse(503, 'unavailable');
+    };
+    const controller = new AbortController();
+    const reason = new Error('user left');
+    const transport = connect({ maxBatchSize: 2 });
+    const pushing = transport.push(alice.many(8), { signal: controller.signal });
+    await until(() => pushes().length === 4, 'four requests');
+    controller.abort(reason);
+    await expect(pushing).rejects.toBe(reason);
+    expect(server.dropped).toEqual(pushes());
+
+    const closing = transport.push(alice.many(8));
+    await until(() => pushes().length === 8, 'four more requests');
+    await transport.close();
+    await expectSyncError(() => closing, 'closed');
+    await until(() => server.dropped.length === 8, 'the server to see every request dropped');
+    expect(new Set(server.dropped)).toEqual(new Set(pushes()));
+  });
+
+  it('stops chaining on a server that refuses chains, and sends that batch and the rest unchained', async () => {
+    server = new MockSyncServer({ chains: false });
+    network.resetHandlers(...server.handlers);
+    const transport = connect({ maxBatchSize: 2 });
+    const batch = alice.many(5);
+    expect((await transport.push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4', '5']);
+    await expectStored(batch);
+    const unchained = pushes().filter((request) => request.chain === undefined);
+    expect(unchained.map((request) => idsOf(eventsOf(request)))).toEqual([
+      idsOf(batch.slice(0, 2)),
+      idsOf(batch.slice(2, 4)),
+      idsOf(batch.slice(4)),
+    ]);
+    const before = pushes().length;
+    await transport.push(alice.many(5));
+    expect(chainsOf(pushes().slice(before))).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('takes a 400 naming no field as a refused chain, and fails on a 400 naming another field', async () => {
+    server.intercept = (request) => (request.chain ? problemResponse(400, 'invalid_request') : undefined);
+    const batch = alice.many(4);
+    expect((await connect({ maxBatchSize: 2 }).push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4']);
+    server.intercept = (request) =>
+      request.chain ? problemResponse(400, 'invalid_request', { field: 'events.0.type' }) : undefined;
+    const error = await expectSyncError(() => connect({ maxBatchSize: 2 }).push(alice.many(4)), 'invalid_input');
+    expect(error.details).toMatchObject({ status: 400, field: 'events.0.type' });
+    await expectStored(batch);
+  });
+
+  it('sends no chain where crypto.getRandomValues is missing', async () => {
+    vi.stubGlobal('crypto', undefined);
+    try {
+      expect((await connect({ maxBatchSize: 2 }).push(alice.many(3))).map(versionOf)).toEqual(['1', '2', '3']);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(chainsOf(pushes())).toEqual([undefined, undefined]);
   });
 });
 

@@ -22,11 +22,18 @@ import {
   decodePushResponse,
   decodeVersionResponse,
 } from '../protocol/decode.js';
-import { encodeEvents } from '../protocol/encode.js';
+import { encodeChainedEvents, encodeEvents } from '../protocol/encode.js';
 import { encodePullQuery } from '../protocol/request.js';
-import { MEDIA_TYPES, PROTOCOL_PATHS, PROTOCOL_VERSION, type HealthResponse } from '../protocol/wire.js';
+import {
+  MEDIA_TYPES,
+  PROTOCOL_PATHS,
+  PROTOCOL_VERSION,
+  type HealthResponse,
+  type PushChain,
+} from '../protocol/wire.js';
 import { requestFailure, responseError } from './http-error.js';
 import { LiveStream } from './live-stream.js';
+import { pushBatches, randomChainId } from './push-batches.js';
 
 /** What a {@link TokenProvider} is asked. */
 export interface TokenRequest {
@@ -102,6 +109,22 @@ export interface HttpTransportOptions {
    */
   readonly maxBatchSize?: number;
   /**
+   * How many requests of one `push` may be in flight at once. A push of more than one batch (see
+   * `maxBatchSize`) sends its batches as a push chain: the next ones go out before the earlier ones
+   * are answered, and the server still decides them one after the other, in order (see
+   * {@link HttpTransport.push}). `1` sends one request after the other, without a chain.
+   *
+   * Chains need the requests of one push to reach the same server node. Behind a load balancer that
+   * spreads one client's requests over several nodes, a chained push is answered `409
+   * chain_unknown` (after the server's wait, 10 s by default) and the transport stops chaining for
+   * good: set `1` there. The same happens when the server takes longer than that wait to decide the
+   * pushes ahead of one in the chain. A server that does not take chains refuses the first one
+   * (`400`), and the transport stops chaining too.
+   *
+   * @defaultValue 4
+   */
+  readonly pushWindow?: number;
+  /**
    * Push bodies of at least this many bytes are sent gzip-compressed (`Content-Encoding: gzip`), where
    * the platform has `CompressionStream` (browsers, Node 18+). Off by default: some proxies and
    * servers refuse compressed requests; eventsync's server takes them.
@@ -132,6 +155,8 @@ export const DEFAULT_HTTP_TRANSPORT_OPTIONS = {
   timeoutMs: 30_000,
   /** 1000 events per push request; see {@link HttpTransportOptions.maxBatchSize}. */
   maxBatchSize: 1000,
+  /** Up to 4 push requests of one push in flight, as a push chain; see {@link HttpTransportOptions.pushWindow}. */
+  pushWindow: 4,
   /** `Infinity`: pushes are never compressed; see {@link HttpTransportOptions.gzipMinBytes}. */
   gzipMinBytes: Number.POSITIVE_INFINITY,
   /** The live stream's reconnect backoff and silence timeout; see {@link HttpTransportOptions.stream}. */
@@ -186,6 +211,7 @@ export class HttpTransport implements Transport {
   readonly #headers: Readonly<Record<string, string>>;
   readonly #timeoutMs: number;
   readonly #maxBatchSize: number;
+  readonly #pushWindow: number;
   readonly #gzipMinBytes: number;
   readonly #stream: Required<HttpStreamOptions>;
   readonly #random: () => number;
@@ -197,6 +223,8 @@ export class HttpTransport implements Transport {
   readonly #inFlight = new Set<CallScope>();
   readonly #streams = new Set<LiveStream>();
   #refreshing: Promise<string | undefined> | undefined;
+  /** Whether pushes may be chained: not once the server showed it cannot keep a chain in order. */
+  #chaining = true;
 
   /** @throws SyncError `invalid_input` for a missing or malformed `baseUrl` or an impossible option. */
   constructor(options: HttpTransportOptions) {
@@ -216,6 +244,10 @@ export class HttpTransport implements Transport {
     if (!Number.isSafeInteger(this.#maxBatchSize) || this.#maxBatchSize < 1) {
       throw invalid('maxBatchSize', `maxBatchSize must be a positive integer, got ${String(options.maxBatchSize)}`);
     }
+    this.#pushWindow = options.pushWindow ?? defaults.pushWindow;
+    if (!Number.isSafeInteger(this.#pushWindow) || this.#pushWindow < 1) {
+      throw invalid('pushWindow', `pushWindow must be a positive integer, got ${String(options.pushWindow)}`);
+    }
     this.#gzipMinBytes = options.gzipMinBytes ?? defaults.gzipMinBytes;
     if (!(this.#gzipMinBytes >= 0)) throw invalid('gzipMinBytes', 'gzipMinBytes must be 0 or more');
     this.#stream = { ...defaults.stream, ...options.stream };
@@ -228,18 +260,36 @@ export class HttpTransport implements Transport {
   }
 
   /**
-   * Pushes `events` and answers per event, in order. Batches larger than `maxBatchSize` go in several
-   * requests, one after the other; the server's own limits are learned from its `413` answers (a
-   * request over `maxEventsPerPush` or `maxBodyBytes` is split further and sent again).
+   * Pushes `events` and answers per event, in order, with the same ids.
    *
-   * Once an event of an aggregate is a `conflict`, its later events in the batch are answered
-   * `conflict` without being sent, as the server does within one request, so a client's events
-   * never land out of order.
+   * A push of at most `maxBatchSize` events is one request. A larger one is split into batches of
+   * `maxBatchSize`, sent as one push chain (a fresh random id per push): up to `pushWindow` requests
+   * in flight at once, which the server decides one after the other, in order; the answers are used
+   * in order. The results are those of sending the batches one request after the other. With
+   * `pushWindow: 1`, or once the server showed it cannot keep chains (see
+   * {@link HttpTransportOptions.pushWindow}), the batches go one request after the other.
    *
-   * If a request fails after earlier ones succeeded, the call fails with that request's error, and
-   * `error.details.results` holds the results of the events sent so far (`details.completed` of
-   * them). Retrying the whole push is safe: pushes are idempotent, and those events come back as
-   * `duplicate` at the same versions.
+   * Once an event of an aggregate is a `conflict`, its later events in the push are answered
+   * `conflict` without being stored (not sent at all when the conflict is known in time), as the
+   * server does within one request and within one chain, so a client's events never land out of
+   * order.
+   *
+   * When a request is answered with an error, the requests of the chain after it are aborted (the
+   * server decides none of them), and:
+   * - a `413` over the server's `maxEventsPerPush` or `maxBodyBytes` splits the batches further (to
+   *   the size it names, or in halves) and goes on from that batch, with a new chain;
+   * - `409 chain_unknown` (the server node did not decide the chain's previous push within its
+   *   wait: that push went to another node, or took that long) stops chaining on this transport,
+   *   and the push goes on from that batch one request after the other;
+   * - `409 chain_broken` goes on from that batch with a new chain, once per batch, then unchained;
+   * - `400` refusing the `chain` (a server that does not take chains) stops chaining on this
+   *   transport, and the push goes on from that batch one request after the other;
+   * - anything else fails the call with that error, and `error.details.results` holds the results
+   *   of the batches answered before (`details.completed` of them); nothing after it is reported
+   *   done, though events already sent may have been stored. Retrying the whole push is safe:
+   *   pushes are idempotent, and stored events come back as `duplicate` at the same versions.
+   *
+   * The caller's `signal`, and `close()`, abort every request in flight.
    *
    * @example
    * ```ts
@@ -249,48 +299,18 @@ export class HttpTransport implements Transport {
   async push(events: readonly Event[], options: SignalOptions = {}): Promise<AppendResult[]> {
     this.#enter(options.signal);
     if (!isList(events)) throw invalid('events', 'push takes an array of events');
-    const results: AppendResult[] = [];
-    const conflicted = new Map<string, AppendResult & { status: 'conflict' }>();
-    let size = this.#maxBatchSize;
-    let index = 0;
-    while (index < events.length) {
-      const chunk = events.slice(index, index + size);
-      const blocked = (event: Event): boolean => conflicted.has(event.aggregateId);
-      const sending = chunk.filter((event) => !blocked(event));
-      let answered: AppendResult[] = [];
-      try {
-        if (sending.length > 0) answered = await this.#pushRequest(sending, options.signal);
-      } catch (error) {
-        if (isSyncError(error, 'limit_exceeded') && sending.length > 1) {
-          const { limit, max } = error.details;
-          if (limit === 'maxEventsPerPush' && typeof max === 'number' && max >= 1 && max < sending.length) {
-            size = max;
-            continue;
-          }
-          if (limit === 'maxBodyBytes') {
-            size = Math.ceil(sending.length / 2);
-            continue;
-          }
-        }
-        throw withPartialResults(error, results, events.length);
-      }
-      let next = 0;
-      for (const event of chunk) {
-        const earlier = conflicted.get(event.aggregateId);
-        const result: AppendResult = earlier
-          ? {
-              id: event.id,
-              status: 'conflict',
-              latest: earlier.latest,
-              reason: `An earlier event of aggregate ${event.aggregateId} in this push met a conflict`,
-            }
-          : (answered[next++] as AppendResult);
-        if (result.status === 'conflict' && !earlier) conflicted.set(event.aggregateId, result);
-        results.push(result);
-      }
-      index += chunk.length;
-    }
-    return results;
+    return pushBatches(events, {
+      maxBatchSize: this.#maxBatchSize,
+      window: this.#pushWindow,
+      signal: options.signal,
+      chaining: () => this.#chaining,
+      stopChaining: () => {
+        this.#chaining = false;
+      },
+      chainId: randomChainId,
+      encode: encodePushBody,
+      send: (batch, body, signal) => this.#pushRequest(batch, body, signal),
+    });
   }
 
   async pull(since: CursorVersion, options: PullOptions = {}): Promise<EventPage> {
@@ -382,16 +402,7 @@ export class HttpTransport implements Transport {
     if (signal?.aborted) throw signal.reason ?? new SyncError('aborted', 'The operation was aborted');
   }
 
-  async #pushRequest(events: readonly Event[], signal: AbortSignal | undefined): Promise<AppendResult[]> {
-    let text: string;
-    try {
-      text = JSON.stringify(encodeEvents(events));
-    } catch (error) {
-      throw new SyncError('invalid_input', 'The events cannot be sent: they are not JSON', {
-        details: { field: 'events' },
-        cause: error,
-      });
-    }
+  async #pushRequest(events: readonly Event[], text: string, signal: AbortSignal): Promise<AppendResult[]> {
     const body = await this.#encodeBody(text);
     return this.#json(
       'Push',
@@ -423,6 +434,8 @@ export class HttpTransport implements Transport {
     const exchange = new CallScope({ signals: [signal], timeoutMs: this.#timeoutMs, what });
     this.#inFlight.add(exchange);
     try {
+      // A push's next request may start after close() aborted those in flight.
+      if (this.#closing.signal.aborted) exchange.abort(this.#closing.signal.reason);
       const response = await this.#send(what, spec, exchange);
       const text = await readText(response, exchange, what);
       if (!response.ok) throw responseError(what, response, text);
@@ -567,14 +580,16 @@ async function readText(response: Response, exchange: CallScope, what: string): 
   }
 }
 
-/** The error of a push that failed part-way, carrying the results of the events sent before. */
-function withPartialResults(error: unknown, results: readonly AppendResult[], total: number): unknown {
-  if (results.length === 0 || !isSyncError(error)) return error;
-  return new SyncError(error.code, `${error.message} (after ${results.length} of ${total} events were pushed)`, {
-    cause: error,
-    details: { ...error.details, results: [...results], completed: results.length },
-    retryable: error.retryable,
-  });
+/** The body of one push request: `{ "events": [...] }`, and its `chain` when it has one. */
+function encodePushBody(events: readonly Event[], chain: PushChain | undefined): string {
+  try {
+    return JSON.stringify(chain === undefined ? encodeEvents(events) : encodeChainedEvents(events, chain));
+  } catch (error) {
+    throw new SyncError('invalid_input', 'The events cannot be sent: they are not JSON', {
+      details: { field: 'events' },
+      cause: error,
+    });
+  }
 }
 
 function baseUrlOf(value: unknown): URL {

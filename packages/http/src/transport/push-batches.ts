@@ -1,0 +1,220 @@
+import { CallScope, isSyncError, SyncError, type AppendResult, type Event } from '@eventsync/core';
+import type { PushChain } from '../protocol/wire.js';
+
+/** What {@link pushBatches} needs of its transport. */
+export interface PushBatchesOptions {
+  /** The most events one request carries, until a `413` names a smaller limit. */
+  readonly maxBatchSize: number;
+  /** The most requests of one chain in flight at once; `1` sends one after the other, unchained. */
+  readonly window: number;
+  /** The caller's signal: aborts every request in flight. */
+  readonly signal: AbortSignal | undefined;
+  /** Whether pushes may still be chained on this transport. */
+  readonly chaining: () => boolean;
+  /** Told that this server cannot keep chains in order: no more chains on this transport. */
+  readonly stopChaining: () => void;
+  /** A fresh, unguessable chain id; `undefined` where there are no secure random numbers. */
+  readonly chainId: () => string | undefined;
+  /** The body of one request. Throws (nothing is sent) for events that cannot be sent. */
+  readonly encode: (events: readonly Event[], chain: PushChain | undefined) => string;
+  /** Sends one request, aborted by `signal`, and answers per event. */
+  readonly send: (events: readonly Event[], body: string, signal: AbortSignal) => Promise<AppendResult[]>;
+}
+
+type ConflictResult = AppendResult & { status: 'conflict' };
+
+/** One request of a push. */
+interface BatchRequest {
+  /** Where its events start in the push. */
+  readonly start: number;
+  /** Its slice of the push, `maxBatchSize` events or fewer. */
+  readonly chunk: readonly Event[];
+  /** Per event of `chunk`, whether it was sent (an aggregate known to be in conflict is not). */
+  readonly sent: readonly boolean[];
+  /** Whether it went out as a member of a chain. */
+  readonly chained: boolean;
+  readonly controller: AbortController;
+  /** Settles once the request has: never rejects. */
+  readonly answer: Promise<{ readonly results: AppendResult[] } | { readonly error: unknown }>;
+}
+
+/**
+ * Pushes `events` in batches of `maxBatchSize`, answering per event as if the batches had gone one
+ * request after the other. When the push does not fit in one batch and the transport may chain, the
+ * batches go as one push chain (a fresh id per chain), up to `window` requests in flight; answers
+ * are used in order. An error answer stops the requests after it (the server decides none of them)
+ * and, by what it says: `413` splits the batches further and goes on from there with a new chain;
+ * `chain_unknown` or a refused `chain` stops chaining on the transport and goes on one request after
+ * the other; `chain_broken` goes on with a new chain (once per batch, then unchained); anything else
+ * fails the push with the results so far.
+ */
+export async function pushBatches(events: readonly Event[], options: PushBatchesOptions): Promise<AppendResult[]> {
+  const results: AppendResult[] = [];
+  const conflicted = new Map<string, ConflictResult>();
+  const inFlight: BatchRequest[] = [];
+  // One listener on the caller's signal, whatever the window: it aborts each request in turn.
+  const call = new CallScope({ signals: [options.signal] });
+  const onAbort = (): void => {
+    for (const request of inFlight) request.controller.abort(call.signal.reason);
+  };
+  call.signal.addEventListener('abort', onAbort, { once: true });
+  let size = options.maxBatchSize;
+  /** Events before it are answered. */
+  let done = 0;
+  /** The first event not sent yet. */
+  let next = 0;
+  let chain: { id: string; seq: number } | undefined;
+  /** Set after a batch met `chain_broken` twice: the rest of this push goes unchained. */
+  let unchained = false;
+  const rechained = new Set<number>();
+
+  /** Goes on from the first event not answered, with a new chain when it is worth one. */
+  const restart = (): void => {
+    next = done;
+    chain = undefined;
+    if (unchained || options.window < 2 || !options.chaining() || events.length - done <= size) return;
+    const id = options.chainId();
+    if (id !== undefined) chain = { id, seq: 0 };
+  };
+
+  const send = (start: number): BatchRequest => {
+    const chunk = events.slice(start, start + size);
+    const sent = chunk.map((event) => !conflicted.has(event.aggregateId));
+    const sending = chunk.filter((_, i) => sent[i]);
+    const controller = new AbortController();
+    const base = { start, chunk, sent, controller };
+    if (sending.length === 0) return { ...base, chained: false, answer: Promise.resolve({ results: [] }) };
+    let body: string;
+    try {
+      body = options.encode(sending, chain && { id: chain.id, seq: chain.seq });
+    } catch (error) {
+      return { ...base, chained: false, answer: Promise.resolve({ error }) };
+    }
+    const chained = chain !== undefined;
+    if (chain) chain.seq++;
+    const answer = options.send(sending, body, controller.signal).then(
+      (answered) => ({ results: answered }),
+      (error: unknown) => ({ error }),
+    );
+    return { ...base, chained, answer };
+  };
+
+  /** Aborts the requests in flight and waits until they have settled. */
+  const stop = async (reason: unknown): Promise<void> => {
+    const stopping = inFlight.splice(0);
+    for (const request of stopping) request.controller.abort(reason);
+    await Promise.all(stopping.map((request) => request.answer));
+  };
+
+  const take = (request: BatchRequest, answered: readonly AppendResult[]): void => {
+    let i = 0;
+    request.chunk.forEach((event, j) => {
+      const earlier = conflicted.get(event.aggregateId);
+      const answer = request.sent[j] ? answered[i++] : undefined;
+      // An aggregate that met a conflict in an earlier batch: the server answered conflict for it
+      // (a chain carries conflicts), or it was not sent. Either way the same result as unchained.
+      const result =
+        earlier !== undefined && (answer === undefined || answer.status === 'conflict')
+          ? carried(event, earlier)
+          : (answer as AppendResult);
+      if (result.status === 'conflict' && earlier === undefined) conflicted.set(event.aggregateId, result);
+      results.push(result);
+    });
+  };
+
+  try {
+    restart();
+    while (done < events.length) {
+      if (call.signal.aborted) throw withPartialResults(call.signal.reason, results, events.length);
+      while (inFlight.length < (chain ? options.window : 1) && next < events.length) {
+        const request = send(next);
+        inFlight.push(request);
+        next += request.chunk.length;
+        if (!request.chained && chain) break; // nothing of it went out: take it before sending more
+      }
+      const request = inFlight[0] as BatchRequest;
+      const answer = await request.answer;
+      if ('results' in answer) {
+        inFlight.shift();
+        take(request, answer.results);
+        done += request.chunk.length;
+        continue;
+      }
+      const { error } = answer;
+      // The server decides none of the chain's later pushes after an error: stop waiting for them.
+      await stop(new SyncError('aborted', 'An earlier request of this push failed'));
+      const smaller = smallerSize(error, request.sent.filter(Boolean).length);
+      if (smaller !== undefined) {
+        size = smaller;
+      } else if (request.chained && isProblem(error, 'chain_unknown')) {
+        options.stopChaining();
+      } else if (request.chained && isProblem(error, 'chain_broken')) {
+        if (rechained.has(request.start)) unchained = true;
+        rechained.add(request.start);
+      } else if (request.chained && refusesChains(error)) {
+        options.stopChaining();
+      } else {
+        throw withPartialResults(error, results, events.length);
+      }
+      restart();
+    }
+    return results;
+  } finally {
+    for (const request of inFlight) request.controller.abort(new SyncError('aborted', 'The push ended'));
+    call.signal.removeEventListener('abort', onAbort);
+    call.dispose();
+  }
+}
+
+/** A fresh chain id: 128 random bits in hex, or `undefined` without `crypto.getRandomValues`. */
+export function randomChainId(): string | undefined {
+  const crypto = (globalThis as { crypto?: Pick<Crypto, 'getRandomValues'> }).crypto;
+  if (typeof crypto?.getRandomValues !== 'function') return undefined;
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/** The batch size a `413` asks for, or `undefined` when splitting cannot help. */
+function smallerSize(error: unknown, sent: number): number | undefined {
+  if (!isSyncError(error, 'limit_exceeded') || sent < 2) return undefined;
+  const { limit, max } = error.details;
+  if (limit === 'maxEventsPerPush' && typeof max === 'number' && max >= 1 && max < sent) return Math.floor(max);
+  if (limit === 'maxBodyBytes') return Math.ceil(sent / 2);
+  return undefined;
+}
+
+function isProblem(error: unknown, problem: 'chain_broken' | 'chain_unknown'): boolean {
+  return isSyncError(error, 'unavailable') && error.details.problem === problem;
+}
+
+/**
+ * A `400 invalid_request` for a chained push: the server does not take chains (it names the field
+ * `chain`, or, from a server that names no field, nothing else in a body this transport built can be
+ * wrong). A push refused for another field fails as any other.
+ */
+function refusesChains(error: unknown): boolean {
+  if (!isSyncError(error, 'invalid_input')) return false;
+  const { status, problem, field } = error.details;
+  if (status !== 400 || problem !== 'invalid_request') return false;
+  return field === undefined || (typeof field === 'string' && /^chain(\.|$)/.test(field));
+}
+
+/** The result of an event whose aggregate met a conflict in an earlier batch of the push. */
+function carried(event: Event, earlier: ConflictResult): AppendResult {
+  return {
+    id: event.id,
+    status: 'conflict',
+    latest: earlier.latest,
+    reason: `An earlier event of aggregate ${event.aggregateId} in this push met a conflict`,
+  };
+}
+
+/** The error of a push that failed part-way, carrying the results of the events answered before. */
+function withPartialResults(error: unknown, results: readonly AppendResult[], total: number): unknown {
+  if (results.length === 0 || !isSyncError(error)) return error;
+  return new SyncError(error.code, `${error.message} (after ${results.length} of ${total} events were pushed)`, {
+    cause: error,
+    details: { ...error.details, results: [...results], completed: results.length },
+    retryable: error.retryable,
+  });
+}
