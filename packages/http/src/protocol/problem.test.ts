@@ -43,7 +43,9 @@ describe('problem', () => {
       details: { field: 'chain', problem: 'invalid_request' },
     });
     expect(problemFromError(bad)).toMatchObject({ status: 400, code: 'invalid_request', field: 'chain' });
-    expect('field' in problemFromError(new SyncError('invalid_input', 'x', { details: { field: 3 } }))).toBe(false);
+    expect(
+      'field' in problemFromError(new SyncError('invalid_input', 'x', { details: { field: 3 as unknown as string } })),
+    ).toBe(false);
     expect(problemFromError(new Error('secret path /etc'))).toEqual(
       problem('internal', 500, 'The server failed to handle the request'),
     );
