@@ -19,6 +19,7 @@ export {
   decodeHealthResponse,
   decodeProblem,
   decodePullResponse,
+  decodePushChainEcho,
   decodePushResponse,
   decodeStreamBatch,
   decodeVersionResponse,

@@ -59,6 +59,12 @@ export interface MockSyncServerOptions {
    * is answered `409 chain_unknown`, in milliseconds. @defaultValue 1000
    */
   readonly chainWaitMs?: number;
+  /**
+   * Whether the answer of a chained push echoes its `chain`, as the protocol asks; `false` plays a
+   * server or proxy that drops the member and decides each push as it comes, in parallel.
+   * @defaultValue true
+   */
+  readonly echoesChains?: boolean;
   /** The most events a push may hold: more is `413 limit_exceeded`. @defaultValue Infinity */
   readonly maxEventsPerPush?: number;
   /** The log: two mocks given the same one are two server nodes of one service. @defaultValue a new one */
@@ -113,6 +119,7 @@ export class MockSyncServer {
   readonly #honourLastEventId: boolean;
   readonly #takesChains: boolean;
   readonly #chainWaitMs: number;
+  readonly #echoesChains: boolean;
   readonly #maxEventsPerPush: number;
   readonly #chains = new Map<string, MockChain>();
 
@@ -121,6 +128,7 @@ export class MockSyncServer {
     this.#honourLastEventId = options.honourLastEventId ?? true;
     this.#takesChains = options.chains ?? true;
     this.#chainWaitMs = options.chainWaitMs ?? 1000;
+    this.#echoesChains = options.echoesChains ?? true;
     this.#maxEventsPerPush = options.maxEventsPerPush ?? Number.POSITIVE_INFINITY;
     this.log = options.log ?? new MemoryServerEventLog();
   }
@@ -204,7 +212,7 @@ export class MockSyncServer {
       return HttpResponse.json(encodePushResponse(await this.log.append(this.tenant, events)));
     }
     const { events, chain } = decodePush(json) as { events: Event[]; chain?: PushChain };
-    if (chain === undefined) {
+    if (chain === undefined || !this.#echoesChains) {
       decodePush(json, this.#maxEventsPerPush);
       return HttpResponse.json(encodePushResponse(await this.log.append(this.tenant, events)));
     }
@@ -227,7 +235,7 @@ export class MockSyncServer {
         if (result.status === 'conflict' && !state.blocked.has(aggregateId)) state.blocked.set(aggregateId, result);
       });
       state.next++;
-      return HttpResponse.json(encodePushResponse(results));
+      return HttpResponse.json(encodePushResponse(results, this.#echoesChains ? chain : undefined));
     } catch (error) {
       // Failed once its chain was read: the chain's later pushes cannot be decided.
       if (turn || state.next <= chain.seq) state.broken = true;

@@ -76,6 +76,17 @@ describe('push chains over the sync handler', () => {
     expect(answers.flat().map((result) => result.version)).toEqual(batches.flat().map((_, i) => String(i + 1)));
   });
 
+  it('echoes the chain of a chained push in its answer, and nothing for a push without one', async () => {
+    const server = testServer();
+    const alice = events();
+    const chained = (await (await chainedPush(server, alice.many(2), { id: 'echo', seq: 0 })).json()) as {
+      chain?: unknown;
+    };
+    expect(chained.chain).toEqual({ id: 'echo', seq: 0 });
+    const plain = (await (await server.push(alice.many(2))).json()) as Record<string, unknown>;
+    expect(Object.keys(plain)).toEqual(['results']);
+  });
+
   it('answers conflict for an aggregate that met a conflict earlier in the chain, as one push would', async () => {
     const alice = events('alice');
     const carol = events('carol');

@@ -38,7 +38,12 @@ export interface PushEventsOptions<P> extends SignalOptions {
    *
    * @defaultValue none: the push is decided on its own
    */
-  readonly chain?: { readonly chains: PushChains; readonly chain: PushChain };
+  readonly chain?: {
+    /** The server node's push chains (one per handler). */
+    readonly chains: PushChains;
+    /** The body's `chain`: its id and this push's `seq`. */
+    readonly chain: PushChain;
+  };
 }
 
 /**

@@ -35,6 +35,9 @@ describe('pushResponseJson', () => {
       { id: 'lower-case', status: 'rejected', code: 'c"o\\de', reason: '\u0000\ud800' },
     ];
     expect(pushResponseJson(results)).toBe(JSON.stringify(encodePushResponse(results)));
+    const chain = { id: 'k3J9x0Qm2-Ab7LzT4wYp_e', seq: 12 };
+    expect(pushResponseJson(results, chain)).toBe(JSON.stringify(encodePushResponse(results, chain)));
+    expect(pushResponseJson([], chain)).toBe(JSON.stringify(encodePushResponse([], chain)));
     for (let i = 0; i < results.length; i++) {
       expect(pushResponseJson(results.slice(i, i + 1))).toBe(
         JSON.stringify(encodePushResponse(results.slice(i, i + 1))),

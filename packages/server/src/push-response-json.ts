@@ -1,10 +1,11 @@
 import { SyncError, type AppendResult } from '@eventsync/core';
+import type { PushChain } from '@eventsync/http';
 
 /** Ids that need no escaping in JSON: what validation lets through as an event id (a ULID). */
 const PLAIN_ID = /^[0-9A-Z]{1,64}$/;
 
 /**
- * The body `JSON.stringify(encodePushResponse(results))` makes, written straight from the results:
+ * The body `JSON.stringify(encodePushResponse(results, chain))` makes, written straight from the results:
  * no result objects built only to be serialised. Ids are quoted as they are when they are plain
  * (every id of a valid event), and by `JSON.stringify` otherwise; reasons and codes always are.
  *
@@ -12,7 +13,7 @@ const PLAIN_ID = /^[0-9A-Z]{1,64}$/;
  *   code or reason that is not a string), as a third-party `ServerEventLog` may answer: the handler
  *   answers it with a `500` problem rather than a `200` whose body is not the protocol's, or not JSON.
  */
-export function pushResponseJson(results: readonly AppendResult[]): string {
+export function pushResponseJson(results: readonly AppendResult[], chain?: PushChain): string {
   let body = '{"results":[';
   for (let i = 0; i < results.length; i++) {
     const result = results[i] as AppendResult;
@@ -37,7 +38,8 @@ export function pushResponseJson(results: readonly AppendResult[]): string {
         );
     }
   }
-  return `${body}]}`;
+  if (chain === undefined) return `${body}]}`;
+  return `${body}],"chain":{"id":${JSON.stringify(chain.id)},"seq":${chain.seq}}}`;
 }
 
 /** `value` as a JSON string, or `SyncError('internal')` when it is not a string (`JSON.stringify` would write a number, or nothing). */

@@ -369,7 +369,8 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
         maxEventBytes: limits.maxEventBytes,
         signal: c.req.raw.signal,
       });
-      return c.body(pushResponseJson(results), 200, jsonHeaders(c));
+      // A chained push echoes its chain: the client's proof that this server keeps chains in order.
+      return c.body(pushResponseJson(results, chain), 200, jsonHeaders(c));
     },
   );
 

@@ -16,11 +16,12 @@ import {
   healthResponseSchema,
   problemSchema,
   pullResponseSchema,
+  pushChainSchema,
   pushResponseSchema,
   streamBatchSchema,
   versionResponseSchema,
 } from './schemas.js';
-import type { HealthResponse } from './wire.js';
+import type { HealthResponse, PushChain } from './wire.js';
 
 /** Options of the decoders of server responses. */
 export interface DecodeOptions {
@@ -86,6 +87,18 @@ export function decodePushResponse(json: unknown, batch: readonly (Pick<Event, '
         return { id, status: 'rejected', code: result.code, reason: result.reason };
     }
   });
+}
+
+/**
+ * The `chain` a `200` answer of `POST /v1/events` echoes (see {@link PushResponse.chain}): the proof
+ * that the server decided that push in its chain's order. `undefined` when the answer has none, or
+ * one that is not a chain.
+ */
+export function decodePushChainEcho(json: unknown): PushChain | undefined {
+  const chain = (json as { chain?: unknown } | null)?.chain;
+  if (chain === undefined) return undefined;
+  const parsed = v.safeParse(pushChainSchema, chain);
+  return parsed.success ? parsed.output : undefined;
 }
 
 /**

@@ -47,9 +47,13 @@ export function encodeChainedEvents(events: readonly Event[], chain: PushChain):
   return { events: request.events, chain: { id: chain.id, seq: chain.seq } };
 }
 
-/** The `200` body of `POST /v1/events` for the log's results (server side). */
-export function encodePushResponse(results: readonly AppendResult[]): PushResponse {
-  return { results: results.map(encodeResult) };
+/**
+ * The `200` body of `POST /v1/events` for the log's results (server side), with the push's `chain`
+ * echoed for a push decided in its chain's order.
+ */
+export function encodePushResponse(results: readonly AppendResult[], chain?: PushChain): PushResponse {
+  const body = { results: results.map(encodeResult) };
+  return chain === undefined ? body : { ...body, chain: { id: chain.id, seq: chain.seq } };
 }
 
 /** The `200` body of `GET /v1/events` for a page of the log (server side). */

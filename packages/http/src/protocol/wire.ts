@@ -123,6 +123,11 @@ export type WireResult =
 export interface PushResponse {
   /** One result per pushed event, in the batch's order, with the same ids. */
   readonly results: readonly WireResult[];
+  /**
+   * For a push of a push chain: the request's `chain`, echoed to say that the server decided the push
+   * in its chain's order. A client pipelines a chain only once an answer has echoed it.
+   */
+  readonly chain?: PushChain;
 }
 
 /** The `200` body of `GET /v1/events`. */

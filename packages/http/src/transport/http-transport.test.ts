@@ -663,54 +663,59 @@ describe('HttpTransport push chains', () => {
     expect(error.details.field).toBe('pushWindow');
   });
 
-  it('keeps pushWindow requests in flight: the server holds answer 0 until the window is full', async () => {
+  it('sends push 0 alone, then keeps pushWindow requests in flight once its answer echoed the chain', async () => {
     const batch = alice.many(12);
     let arrivedBeforeAnswer0 = 0;
+    let arrivedBeforeAnswer1 = 0;
     server.intercept = async (request) => {
-      if (request.chain?.seq === 0) await until(() => pushes().length >= 3, 'three requests in flight');
+      if (request.chain?.seq === 0) await delay(10);
+      if (request.chain?.seq === 1) await until(() => pushes().length >= 4, 'three requests in flight');
       return undefined;
     };
     server.beforeAnswer = (request) => {
       if (request.chain?.seq === 0) arrivedBeforeAnswer0 = pushes().length;
+      if (request.chain?.seq === 1) arrivedBeforeAnswer1 = pushes().length;
     };
     const results = await connect({ maxBatchSize: 2, pushWindow: 3 }).push(batch);
     expect(idsOf(results)).toEqual(idsOf(batch));
     expect(results.map(versionOf)).toEqual(batch.map((_, i) => String(i + 1)));
-    // Three in flight, and not a fourth before the first answer.
-    expect(arrivedBeforeAnswer0).toBe(3);
+    // Push 0 alone until its answer proved the server keeps chains; then three in flight (1, 2, 3),
+    // and not a fourth before answer 1.
+    expect(arrivedBeforeAnswer0).toBe(1);
+    expect(arrivedBeforeAnswer1).toBe(4);
     expect(pushes().map((request) => request.chain?.seq)).toEqual([0, 1, 2, 3, 4, 5]);
     await expectStored(batch);
   });
 
   it('lands the events in order when a later request of the chain reaches the server first', async () => {
-    const batch = alice.many(6);
-    // The network delays request 0 until request 1 has reached the server.
+    const batch = alice.many(8);
+    // The network delays request 1 until request 2 has reached the server.
     const fetch: typeof globalThis.fetch = async (input, init) => {
       const chain = (JSON.parse(typeof init?.body === 'string' ? init.body : '{}') as { chain?: PushChain }).chain;
-      if (chain?.seq === 0) await until(() => pushes().some((request) => request.chain?.seq === 1), 'request 1');
+      if (chain?.seq === 1) await until(() => pushes().some((request) => request.chain?.seq === 2), 'request 2');
       return globalThis.fetch(input, init);
     };
     const results = await connect({ maxBatchSize: 2, fetch }).push(batch);
     const arrived = pushes().map((request) => request.chain?.seq);
-    expect(arrived[0]).toBe(1);
-    expect(arrived.indexOf(0)).toBeGreaterThan(0);
+    expect(arrived.slice(0, 2)).toEqual([0, 2]);
+    expect(arrived.indexOf(1)).toBeGreaterThan(1);
     expect(idsOf(results)).toEqual(idsOf(batch));
-    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8']);
     await expectStored(batch);
   });
 
   it('uses the answers in order when the server answers out of order', async () => {
-    const batch = alice.many(6);
+    const batch = alice.many(8);
     const answered: number[] = [];
     server.beforeAnswer = async (request) => {
       const seq = request.chain?.seq ?? -1;
-      if (seq === 0) await until(() => answered.includes(2), 'answer 2');
+      if (seq === 1) await until(() => answered.includes(3), 'answer 3');
       answered.push(seq);
     };
     const results = await connect({ maxBatchSize: 2 }).push(batch);
-    expect(answered).toEqual([1, 2, 0]);
+    expect(answered).toEqual([0, 2, 3, 1]);
     expect(idsOf(results)).toEqual(idsOf(batch));
-    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8']);
     await expectStored(batch);
   });
 
@@ -718,6 +723,8 @@ describe('HttpTransport push chains', () => {
     const bob = new TestEvents({ clientId: 'bob' });
     const conflicting = bob.make('todo-1');
     const batch = [
+      alice.make('todo-8'),
+      alice.make('todo-9'),
       alice.make('todo-1', { metadata: { baseVersion: '0' } }),
       alice.make('todo-2'),
       alice.make('todo-1'),
@@ -729,6 +736,8 @@ describe('HttpTransport push chains', () => {
     await sequential.append([conflicting]);
     const expected = await connect({ maxBatchSize: 2, pushWindow: 1 }).push(batch);
     expect(expected.map((result) => result.status)).toEqual([
+      'accepted',
+      'accepted',
       'conflict',
       'accepted',
       'conflict',
@@ -740,9 +749,10 @@ describe('HttpTransport push chains', () => {
     const chained = new MockSyncServer();
     network.resetHandlers(...chained.handlers);
     await chained.append([conflicting]);
-    // Batches 1 and 2 go out before batch 0 (and its conflict) is answered.
+    // Batch 0 goes alone (its answer proves the chain is kept); batches 2 and 3 then go out before
+    // batch 1 (and its conflict on todo-1) is answered: the server carries the conflict.
     chained.intercept = async (request) => {
-      if (request.chain?.seq === 0) await until(() => pushes(chained).length === 3, 'three requests');
+      if (request.chain?.seq === 1) await until(() => pushes(chained).length === 4, 'four requests');
       return undefined;
     };
     const results = await connect({ maxBatchSize: 2 }).push(batch);
@@ -751,6 +761,7 @@ describe('HttpTransport push chains', () => {
       idsOf(batch.slice(0, 2)),
       idsOf(batch.slice(2, 4)),
       idsOf(batch.slice(4, 6)),
+      idsOf(batch.slice(6, 8)),
     ]);
     expect(idsOf(await chained.stored())).toEqual(idsOf(await sequential.stored()));
   });
@@ -893,26 +904,51 @@ describe('HttpTransport push chains', () => {
   });
 
   it('aborts every request in flight on the caller’s signal and on close()', async () => {
-    // The server answers nothing until the client drops the request.
+    // The server answers the first push of each chain, then nothing until the client drops the request.
     server.intercept = async (request) => {
+      if (request.chain?.seq === 0) return undefined;
       await new Promise((resolve) => request.signal.addEventListener('abort', resolve, { once: true }));
       return problemResponse(503, 'unavailable');
     };
     const controller = new AbortController();
     const reason = new Error('user left');
     const transport = connect({ maxBatchSize: 2 });
-    const pushing = transport.push(alice.many(8), { signal: controller.signal });
-    await until(() => pushes().length === 4, 'four requests');
+    const pushing = transport.push(alice.many(10), { signal: controller.signal });
+    await until(() => pushes().length === 5, 'push 0, then four requests');
     controller.abort(reason);
     await expect(pushing).rejects.toBe(reason);
-    expect(server.dropped).toEqual(pushes());
+    await until(() => server.dropped.length === 4, 'the server to see four requests dropped');
+    expect(new Set(server.dropped)).toEqual(new Set(pushes().slice(1)));
 
-    const closing = transport.push(alice.many(8));
-    await until(() => pushes().length === 8, 'four more requests');
+    const closing = transport.push(alice.many(10));
+    await until(() => pushes().length === 10, 'push 0, then four more requests');
     await transport.close();
     await expectSyncError(() => closing, 'closed');
     await until(() => server.dropped.length === 8, 'the server to see every request dropped');
-    expect(new Set(server.dropped)).toEqual(new Set(pushes()));
+    expect(new Set(server.dropped)).toEqual(new Set([...pushes().slice(1, 5), ...pushes().slice(6)]));
+  });
+
+  it('never has two requests in flight on a server that drops the chain member, and stops chaining there', async () => {
+    server = new MockSyncServer({ echoesChains: false });
+    network.resetHandlers(...server.handlers);
+    let inFlight = 0;
+    let most = 0;
+    server.intercept = async () => {
+      most = Math.max(most, ++inFlight);
+      await delay(5);
+      inFlight--;
+      return undefined;
+    };
+    const transport = connect({ maxBatchSize: 2 });
+    const batch = alice.many(7);
+    expect((await transport.push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    // Its first answer did not echo the chain: the rest went one request after the other, unchained.
+    expect(chainsOf(pushes()).map((chain) => chain !== undefined)).toEqual([true, false, false, false]);
+    expect(most).toBe(1);
+    await expectStored(batch);
+    const before = pushes().length;
+    await transport.push(alice.many(5));
+    expect(chainsOf(pushes().slice(before))).toEqual([undefined, undefined, undefined]);
   });
 
   it('stops chaining on a server that refuses chains, and sends that batch and the rest unchained', async () => {

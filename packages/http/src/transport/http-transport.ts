@@ -19,6 +19,7 @@ import {
 import {
   decodeHealthResponse,
   decodePullResponse,
+  decodePushChainEcho,
   decodePushResponse,
   decodeVersionResponse,
 } from '../protocol/decode.js';
@@ -119,7 +120,10 @@ export interface HttpTransportOptions {
    * chain_unknown` (after the server's wait, 10 s by default) and the transport stops chaining for
    * good: set `1` there. The same happens when the server takes longer than that wait to decide the
    * pushes ahead of one in the chain. A server that does not take chains refuses the first one
-   * (`400`), and the transport stops chaining too.
+   * (`400`), and the transport stops chaining too. The first push of a chain goes alone: only once
+   * its answer echoes the chain (the server's word that it keeps chains in order) do the others
+   * follow without waiting, so a server or proxy that drops the `chain` member never sees two
+   * pushes of one client at once (and chaining stops there as well).
    *
    * @defaultValue 4
    */
@@ -263,9 +267,9 @@ export class HttpTransport implements Transport {
    * Pushes `events` and answers per event, in order, with the same ids.
    *
    * A push of at most `maxBatchSize` events is one request. A larger one is split into batches of
-   * `maxBatchSize`, sent as one push chain (a fresh random id per push): up to `pushWindow` requests
-   * in flight at once, which the server decides one after the other, in order; the answers are used
-   * in order. The results are those of sending the batches one request after the other. With
+   * `maxBatchSize`, sent as one push chain (a fresh random id per push): the first batch alone, then,
+   * once its answer echoed the chain, up to `pushWindow` requests in flight at once, which the server
+   * decides one after the other, in order; the answers are used in order. The results are those of sending the batches one request after the other. With
    * `pushWindow: 1`, or once the server showed it cannot keep chains (see
    * {@link HttpTransportOptions.pushWindow}), the batches go one request after the other.
    *
@@ -402,13 +406,17 @@ export class HttpTransport implements Transport {
     if (signal?.aborted) throw signal.reason ?? new SyncError('aborted', 'The operation was aborted');
   }
 
-  async #pushRequest(events: readonly Event[], text: string, signal: AbortSignal): Promise<AppendResult[]> {
+  async #pushRequest(
+    events: readonly Event[],
+    text: string,
+    signal: AbortSignal,
+  ): Promise<{ results: AppendResult[]; chain: PushChain | undefined }> {
     const body = await this.#encodeBody(text);
     return this.#json(
       'Push',
       { method: 'POST', path: PROTOCOL_PATHS.events, accept: MEDIA_TYPES.json, body },
       signal,
-      (json) => decodePushResponse(json, events),
+      (json) => ({ results: decodePushResponse(json, events), chain: decodePushChainEcho(json) }),
     );
   }
 

@@ -17,8 +17,15 @@ export interface PushBatchesOptions {
   readonly chainId: () => string | undefined;
   /** The body of one request. Throws (nothing is sent) for events that cannot be sent. */
   readonly encode: (events: readonly Event[], chain: PushChain | undefined) => string;
-  /** Sends one request, aborted by `signal`, and answers per event. */
-  readonly send: (events: readonly Event[], body: string, signal: AbortSignal) => Promise<AppendResult[]>;
+  /**
+   * Sends one request, aborted by `signal`, and answers per event, with the `chain` the answer
+   * echoed (the answer's `chain`).
+   */
+  readonly send: (
+    events: readonly Event[],
+    body: string,
+    signal: AbortSignal,
+  ) => Promise<{ readonly results: AppendResult[]; readonly chain?: PushChain | undefined }>;
 }
 
 type ConflictResult = AppendResult & { status: 'conflict' };
@@ -33,9 +40,13 @@ interface BatchRequest {
   readonly sent: readonly boolean[];
   /** Whether it went out as a member of a chain. */
   readonly chained: boolean;
+  /** The chain and seq it went out with: what its answer must echo. */
+  readonly link?: PushChain;
   readonly controller: AbortController;
   /** Settles once the request has: never rejects. */
-  readonly answer: Promise<{ readonly results: AppendResult[] } | { readonly error: unknown }>;
+  readonly answer: Promise<
+    { readonly results: AppendResult[]; readonly chain?: PushChain | undefined } | { readonly error: unknown }
+  >;
 }
 
 /**
@@ -64,6 +75,11 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
   /** The first event not sent yet. */
   let next = 0;
   let chain: { id: string; seq: number } | undefined;
+  /**
+   * An answer of this chain echoed it: the server keeps chains in order. Until then a chain has one
+   * request in flight, so a server that ignores chains never sees two of its pushes at once.
+   */
+  let confirmed = false;
   /** Set after a batch met `chain_broken` twice: the rest of this push goes unchained. */
   let unchained = false;
   const rechained = new Set<number>();
@@ -72,6 +88,7 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
   const restart = (): void => {
     next = done;
     chain = undefined;
+    confirmed = false;
     if (unchained || options.window < 2 || !options.chaining() || events.length - done <= size) return;
     const id = options.chainId();
     if (id !== undefined) chain = { id, seq: 0 };
@@ -90,13 +107,13 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
     } catch (error) {
       return { ...base, chained: false, answer: Promise.resolve({ error }) };
     }
-    const chained = chain !== undefined;
+    const link = chain && { id: chain.id, seq: chain.seq };
     if (chain) chain.seq++;
     const answer = options.send(sending, body, controller.signal).then(
-      (answered) => ({ results: answered }),
+      (answered) => answered,
       (error: unknown) => ({ error }),
     );
-    return { ...base, chained, answer };
+    return { ...base, chained: link !== undefined, ...(link ? { link } : {}), answer };
   };
 
   /** Aborts the requests in flight and waits until they have settled. */
@@ -126,7 +143,7 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
     restart();
     while (done < events.length) {
       if (call.signal.aborted) throw withPartialResults(call.signal.reason, results, events.length);
-      while (inFlight.length < (chain ? options.window : 1) && next < events.length) {
+      while (inFlight.length < (chain && confirmed ? options.window : 1) && next < events.length) {
         const request = send(next);
         inFlight.push(request);
         next += request.chunk.length;
@@ -138,6 +155,16 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
         inFlight.shift();
         take(request, answer.results);
         done += request.chunk.length;
+        if (request.link !== undefined) {
+          if (answer.chain?.id === request.link.id && answer.chain.seq === request.link.seq) {
+            confirmed = true;
+          } else {
+            // Decided, but not as a member of a chain (a server or proxy that drops the member):
+            // no more chains here, and the rest goes one request after the other.
+            options.stopChaining();
+            chain = undefined;
+          }
+        }
         continue;
       }
       const { error } = answer;
