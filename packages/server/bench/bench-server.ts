@@ -5,6 +5,8 @@
 //
 // - The sync server: `serve(createSyncHandler({ store: new SqliteEventStore({ path }), tokens }))`,
 //   exactly what `eventsync serve` runs, on a file the benchmark chooses (`POST /control/open`).
+//   `EVENTSYNC_BENCH_SQLITE_WRITER=inline` (or `thread`, the default for a file) picks the store's
+//   `writer`, to compare the two on the same run.
 // - The raw server: a plain node:http server with the baselines (JSON pages written as they are, pages
 //   read straight from SQLite, an SSE fan-out) and the controls (open a file, fill it, memory).
 
@@ -44,8 +46,18 @@ function gc(): void {
 
 async function open(path: string): Promise<void> {
   await closeCurrent();
-  const store = new SqliteEventStore({ path });
+  const store = new SqliteEventStore({ path, ...writerOption() });
   current = { path, store, handler: createSyncHandler({ store, tokens: BENCH_TOKENS }) };
+}
+
+/** The store's `writer` as `EVENTSYNC_BENCH_SQLITE_WRITER` names it; the store's default when unset. */
+function writerOption(): { writer?: 'inline' | 'thread' } {
+  const writer = process.env.EVENTSYNC_BENCH_SQLITE_WRITER;
+  if (writer === undefined || writer === '') return {};
+  if (writer !== 'inline' && writer !== 'thread') {
+    throw new Error(`EVENTSYNC_BENCH_SQLITE_WRITER must be inline or thread, got ${writer}`);
+  }
+  return { writer };
 }
 
 async function closeCurrent(): Promise<void> {
