@@ -15,7 +15,7 @@ import {
   type Transport,
   type VersionedEvent,
 } from '@eventsync/core';
-import { HttpTransport } from '@eventsync/http';
+import { HttpTransport, type HttpTransportOptions } from '@eventsync/http';
 import { SqliteEventStore } from '@eventsync/sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,11 +48,12 @@ afterEach(async () => {
   rmSync(folder, { recursive: true, force: true });
 });
 
-function transport(token: string): HttpTransport {
+function transport(token: string, options: Partial<HttpTransportOptions> = {}): HttpTransport {
   const client = new HttpTransport({
     baseUrl: server.url,
     token: () => token,
     stream: { initialDelayMs: 50, maxDelayMs: 500 },
+    ...options,
   });
   closers.push(() => client.close());
   return client;
@@ -65,11 +66,16 @@ interface Device {
   readonly resolved: ConflictRecord[];
 }
 
-function device(clientId: string, token: string, options: Partial<SyncManagerOptions> = {}): Device {
+function device(
+  clientId: string,
+  token: string,
+  options: Partial<SyncManagerOptions> = {},
+  transportOptions: Partial<HttpTransportOptions> = {},
+): Device {
   const local = new MemoryEventStore();
   const manager = new SyncManager({
     store: local,
-    transport: transport(token),
+    transport: transport(token, transportOptions),
     clientId,
     resolver: lastWriteWins(),
     connectivity: alwaysOnline,
@@ -183,6 +189,46 @@ describe('two SyncManagers over HttpTransport through the server on a SQLite fil
       expect(written).toContain(title);
     }
     expect(await alice.manager.conflicts({ status: 'open' })).toEqual([]);
+  });
+
+  it('pushes a large outbox as push chains, lands it in the order it was written, and converges', async () => {
+    const chains = new Set<string>();
+    let inFlight = 0;
+    let most = 0;
+    // Counts the push requests at once and records their chains, on their way to the real server.
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      const body = typeof init?.body === 'string' ? init.body : undefined;
+      const chain = body === undefined ? undefined : (JSON.parse(body) as { chain?: { id: string } }).chain;
+      if (chain) chains.add(chain.id);
+      most = Math.max(most, ++inFlight);
+      try {
+        return await globalThis.fetch(input, init);
+      } finally {
+        inFlight--;
+      }
+    };
+    const alice = device('alice', ALICE, { pushBatchSize: 600 }, { maxBatchSize: 100, pushWindow: 3, fetch });
+    const carol = device('carol', CAROL);
+    await alice.manager.append([{ type: 'todo.added', aggregateId: 'todo-1', data: { title: 'Milk' } }]);
+    await syncUntilQuiet([alice, carol]);
+    // Offline, Alice writes 1,000 events over 40 aggregates, todo-1 among them.
+    const written = Array.from({ length: 1_000 }, (_, i) => ({
+      type: 'todo.renamed',
+      aggregateId: i % 40 === 0 ? 'todo-1' : `todo-${(i % 40) + 1}`,
+      data: { title: `title ${i}` },
+    }));
+    for (let i = 0; i < written.length; i += 100) await alice.manager.append(written.slice(i, i + 100));
+    const synced = await alice.manager.sync();
+    expect(synced).toMatchObject({ pushed: 1_000, conflicts: 0, settled: true });
+    // Two pushes of 600 and 400 events, each a chain of requests of 100, up to three at once.
+    expect(chains.size).toBe(2);
+    expect(most).toBe(3);
+    const log = await serverLog();
+    expect(log.slice(1).map((item) => (item.event.data as { title: string }).title)).toEqual(
+      written.map((item) => item.data.title),
+    );
+    await syncUntilQuiet([alice, carol]);
+    await expectReplicasEqualServer([alice, carol]);
   });
 
   it("meets the server's conflict answer when an edit lands between pull and push, resolves it, and converges", async () => {
