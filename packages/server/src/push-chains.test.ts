@@ -137,6 +137,44 @@ describe('push chains over the sync handler', () => {
     expect(await storedIds(server.store)).toEqual([]);
   });
 
+  it('refuses only the pushes after one that was refused: an earlier push that arrives late still goes', async () => {
+    const server = testServer({ limits: { pushChainWaitMs: 600_000, maxEventBytes: 2_000, maxEventsPerPush: 5 } });
+    const alice = events();
+    const first = alice.many(2);
+    const late = alice.many(2);
+    await resultsOf(await chainedPush(server, first, { id: 'late', seq: 0 }));
+    // Push 2 is refused (an event too large) before push 1 arrives.
+    const tooLarge = alice.make('todo-1', { data: { text: 'x'.repeat(3_000) } });
+    expect((await chainedPush(server, [tooLarge], { id: 'late', seq: 2 })).status).toBe(413);
+    expect((await resultsOf(await chainedPush(server, late, { id: 'late', seq: 1 }))).map((r) => r.status)).toEqual([
+      'accepted',
+      'accepted',
+    ]);
+    expect(await problemCode(await chainedPush(server, alice.many(1), { id: 'late', seq: 3 }))).toBe('chain_broken');
+    // A push refused for its envelope (more events than maxEventsPerPush) breaks its chain too.
+    const other = alice.many(1);
+    await resultsOf(await chainedPush(server, other, { id: 'many', seq: 0 }));
+    expect((await chainedPush(server, alice.many(6), { id: 'many', seq: 1 })).status).toBe(413);
+    expect(await problemCode(await chainedPush(server, alice.many(1), { id: 'many', seq: 2 }))).toBe('chain_broken');
+    expect(await storedIds(server.store)).toEqual([...first, ...late, ...other].map((event) => event.id));
+  });
+
+  it('authorizes a chained push once the earlier pushes of its chain are stored, as one request after the other', async () => {
+    const store = new MemoryServerEventLog();
+    // Only a todo that exists may be renamed: the hook reads the log.
+    const authorize = async (event: Event): Promise<true | string> => {
+      if (event.type !== 'todo.renamed') return true;
+      const page = await store.read('acme', { since: CursorVersion.ZERO, limit: 1000 });
+      return page.events.some((item) => item.event.aggregateId === event.aggregateId) || 'no such todo';
+    };
+    const server = testServer({ store, authorize });
+    const alice = events();
+    const rename = chainedPush(server, [alice.make('todo-1', { type: 'todo.renamed' })], { id: 'auth', seq: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await resultsOf(await chainedPush(server, [alice.make('todo-1', { type: 'todo.added' })], { id: 'auth', seq: 0 }));
+    expect((await resultsOf(await rename))[0]?.status).toBe('accepted');
+  });
+
   it('refuses a chain id used again, and a seq decided already', async () => {
     const server = testServer();
     const alice = events();
@@ -259,6 +297,29 @@ describe('PushChains', () => {
     expect(await refusal(later)).toBe('chain_broken');
     chains.fail(tenant, { id: 'b', seq: 0 });
     expect(await refusal(chains.turn(tenant, { id: 'b', seq: 1 }))).toBe('chain_broken');
+  });
+
+  it('leaves a chain alone when a repeated request of the seq holding the turn fails', async () => {
+    const chains = new PushChains({ waitMs: 600_000, maxChains: 10 });
+    const held = await chains.turn(tenant, { id: 'a', seq: 0 });
+    expect(await refusal(chains.turn(tenant, { id: 'a', seq: 0 }))).toBe('chain_broken');
+    chains.fail(tenant, { id: 'a', seq: 0 });
+    held.done([], () => undefined);
+    (await chains.turn(tenant, { id: 'a', seq: 1 })).done([], () => undefined);
+  });
+
+  it('turns an abort reason that is not an Error into the cause of an aborted SyncError', async () => {
+    const chains = new PushChains({ waitMs: 600_000, maxChains: 10 });
+    const controller = new AbortController();
+    const waiting = chains.turn(tenant, { id: 'a', seq: 1 }, controller.signal);
+    await waitingPushes(() => chains.waiting, 1);
+    controller.abort('Client connection prematurely closed.');
+    const error = await waiting.then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(isSyncError(error, 'aborted')).toBe(true);
+    expect((error as Error).cause).toBe('Client connection prematurely closed.');
   });
 
   it('rejects a waiting turn with the abort reason and stops waiting', async () => {

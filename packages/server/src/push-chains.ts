@@ -23,10 +23,13 @@ export interface PushChainsOptions {
 interface ChainState {
   /** The seq whose turn it is: every push before it was decided. */
   next: number;
-  /** A push holds the turn (decided, not yet finished). */
+  /** A push holds the turn (being decided). */
   busy: boolean;
-  /** A push of the chain failed or was refused: the chain's later pushes are refused. */
-  broken: boolean;
+  /**
+   * The lowest seq that failed or was refused before it was decided (`Infinity` while none did):
+   * the pushes after it are refused, the ones before it go on.
+   */
+  brokenAt: number;
   /** Aggregates that met a `conflict` earlier in the chain, with the result's `latest`. */
   readonly blocked: Map<string, CursorVersion>;
   /** When the chain may be forgotten. */
@@ -92,20 +95,23 @@ export class PushChains {
    *
    * @throws SyncError `conflict` with `details.problem` `chain_broken` (an earlier push of the chain
    *   failed or was refused, or this seq was used already) or `chain_unknown` (the previous push was
-   *   not decided here within the wait); the abort reason when `signal` aborts first.
+   *   not decided here within the wait); the abort reason when `signal` aborts first (an `Error`: a
+   *   reason that is not one comes as the `cause` of a `SyncError('aborted')`).
    */
   async turn(tenant: string, chain: PushChain, signal?: AbortSignal): Promise<ChainTurn> {
     const key = chainKey(tenant, chain.id);
     this.#sweep();
     if (chain.seq === 0) {
       if (this.#chains.has(key)) throw broken(chain, 'its id was used already');
-      this.#remember(key, { next: 0, busy: false, broken: false, blocked: new Map(), expiresAt: 0 });
+      this.#remember(key, { next: 0, busy: false, brokenAt: Infinity, blocked: new Map(), expiresAt: 0 });
     }
     const deadline = this.#now() + this.#waitMs;
     for (;;) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw aborted(signal);
       const state = this.#chains.get(key);
-      if (state?.broken) throw broken(chain, 'an earlier push of the chain failed or was refused');
+      if (state !== undefined && state.brokenAt <= chain.seq) {
+        throw broken(chain, `push ${state.brokenAt} of the chain failed or was refused`);
+      }
       if (state !== undefined && state.next > chain.seq) throw broken(chain, `push ${chain.seq} was decided already`);
       if (state !== undefined && state.next === chain.seq && !state.busy) return this.#take(key, state);
       const left = deadline - this.#now();
@@ -121,8 +127,10 @@ export class PushChains {
   }
 
   /**
-   * Marks the chain broken at `seq` when that push fails before it was decided (a bad body, an event
-   * too large, a hook that threw): its later pushes are then refused at once rather than waiting.
+   * Marks the chain broken at `seq` when that push is refused before it took its turn (a body over a
+   * limit, an event too large): its later pushes are then refused at once rather than waiting, and
+   * its earlier ones still go on. A seq decided already, or whose turn another request of the same
+   * seq holds (a repeated request), is left alone.
    */
   fail(tenant: string, chain: PushChain): void {
     const key = chainKey(tenant, chain.id);
@@ -130,9 +138,9 @@ export class PushChains {
     if (state === undefined) {
       // Its later pushes may already be waiting for a chain this node never saw start.
       if (chain.seq > 0) return;
-      this.#remember(key, { next: 0, busy: false, broken: true, blocked: new Map(), expiresAt: 0 });
-    } else if (state.next <= chain.seq) {
-      state.broken = true;
+      this.#remember(key, { next: 0, busy: false, brokenAt: 0, blocked: new Map(), expiresAt: 0 });
+    } else if (chain.seq > state.next || (chain.seq === state.next && !state.busy)) {
+      state.brokenAt = Math.min(state.brokenAt, chain.seq);
     }
     this.#wake(key);
   }
@@ -162,7 +170,7 @@ export class PushChains {
       },
       fail: () => {
         if (finished) return;
-        state.broken = true;
+        state.brokenAt = Math.min(state.brokenAt, state.next);
         finish();
       },
     };
@@ -197,7 +205,7 @@ export class PushChains {
       if (!waiters) this.#waiters.set(key, (waiters = new Set()));
       const settle = (): void => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', aborted);
+        signal?.removeEventListener('abort', onAbort);
         waiters.delete(wake);
         if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key);
       };
@@ -205,13 +213,13 @@ export class PushChains {
         settle();
         resolve();
       };
-      const aborted = (): void => {
+      const onAbort = (): void => {
         settle();
-        reject(signal?.reason as Error);
+        reject(aborted(signal!));
       };
       const timer = setTimeout(wake, Math.min(ms, MAX_TIMER_MS));
       waiters.add(wake);
-      signal?.addEventListener('abort', aborted, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -223,6 +231,15 @@ export class PushChains {
 
 function chainKey(tenant: string, id: string): string {
   return `${tenant}\u0000${id}`;
+}
+
+/** The error of a wait its request's signal ended: the reason when it is an `Error` (some runtimes give a string). */
+function aborted(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return new SyncError('aborted', 'The request ended while its push waited for its turn in the chain', {
+    cause: reason,
+  });
 }
 
 function broken(chain: PushChain, why: string): SyncError {

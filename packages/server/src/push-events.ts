@@ -33,8 +33,8 @@ export interface PushEventsOptions<P> extends SignalOptions {
   readonly maxEventBytes?: number;
   /**
    * This push's place in a push chain (the body's `chain`), and the node's chains: the events are
-   * checked and authorized at once, then appended when the chain's earlier pushes were decided, with
-   * the aggregates that met a `conflict` in them answered `conflict` again (see {@link PushChains}).
+   * checked at once, then, once the chain's earlier pushes were decided, authorized and appended,
+   * with the aggregates that met a `conflict` in them answered `conflict` again (see {@link PushChains}).
    *
    * @defaultValue none: the push is decided on its own
    */
@@ -72,10 +72,17 @@ export async function pushEvents<P>(
 ): Promise<AppendResult[]> {
   const { store, identity, authorize, signal, chain } = options;
   let turn: ChainTurn | undefined;
+  let waited = false;
   try {
     const { checked, failures } = checkEvents(events, options.maxEventBytes ?? DEFAULT_LIMITS.maxEventBytes);
+    // Everything above overlaps with the chain's earlier pushes; from here on, the push is decided
+    // in its turn, so that `authorize` sees the log as one request after the other would.
+    if (chain) {
+      waited = true;
+      turn = await chain.chains.turn(identity.tenant, chain.chain, signal);
+    }
     const results = new Array<AppendResult | undefined>(events.length);
-    const passing: Event[] = [];
+    const appending: Event[] = [];
     const positions: number[] = [];
     for (let index = 0; index < events.length; index++) {
       const candidate = events[index] as Event;
@@ -85,49 +92,42 @@ export async function pushEvents<P>(
         results[index] = { id, status: 'rejected', code: 'invalid_event', reason: failure.message };
         continue;
       }
+      const latest = turn?.blocked.get(candidate.aggregateId);
+      if (latest !== undefined) {
+        results[index] = {
+          id,
+          status: 'conflict',
+          latest,
+          reason: `An earlier event of aggregate ${candidate.aggregateId} in this push chain met a conflict`,
+        };
+        continue;
+      }
       const verdict = authorize ? await authorize(candidate, identity) : true;
       if (verdict !== true) {
         const reason = typeof verdict === 'string' && verdict !== '' ? verdict : 'Not allowed';
         results[index] = { id, status: 'rejected', code: 'forbidden', reason };
         continue;
       }
-      passing.push(candidate);
+      appending.push(candidate);
       positions.push(index);
     }
-    // Everything above overlaps with the chain's earlier pushes; what follows is decided in turn.
-    if (chain) turn = await chain.chains.turn(identity.tenant, chain.chain, signal);
-    const appending: Event[] = [];
-    const appendingPositions: number[] = [];
-    passing.forEach((event, i) => {
-      const index = positions[i] as number;
-      const latest = turn?.blocked.get(event.aggregateId);
-      if (latest === undefined) {
-        appending.push(event);
-        appendingPositions.push(index);
-        return;
-      }
-      results[index] = {
-        id: event.id,
-        status: 'conflict',
-        latest,
-        reason: `An earlier event of aggregate ${event.aggregateId} in this push chain met a conflict`,
-      };
-    });
     if (appending.length > 0) {
       const appended = await store.append(identity.tenant, appending, { ...(signal ? { signal } : {}), checked });
       if (appended.length !== appending.length) {
         throw new SyncError('internal', `The store answered ${appended.length} results for ${appending.length} events`);
       }
       appended.forEach((result, i) => {
-        results[appendingPositions[i] as number] = result;
+        results[positions[i] as number] = result;
       });
     }
     const answered = results as AppendResult[];
     turn?.done(answered, (index) => aggregateOf(events[index]));
     return answered;
   } catch (error) {
+    // A push refused before its turn breaks the chain there; one whose wait for its turn failed
+    // (a repeated request, a timeout, a client gone) leaves the chain to the request holding it.
     if (turn) turn.fail();
-    else if (chain) chain.chains.fail(identity.tenant, chain.chain);
+    else if (chain && !waited) chain.chains.fail(identity.tenant, chain.chain);
     throw error;
   }
 }

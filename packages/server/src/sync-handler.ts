@@ -10,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   type HealthResponse,
   type ProblemDocument,
+  type PushChain,
 } from '@eventsync/http';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -360,7 +361,17 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     async (c) => {
       const identity = c.get('identity') as Identity<P>;
       const json = await readJsonBody(c.req.raw, limits);
-      const { events, chain } = decodePush(json, limits.maxEventsPerPush);
+      let decoded: ReturnType<typeof decodePush>;
+      try {
+        decoded = decodePush(json, limits.maxEventsPerPush);
+      } catch (error) {
+        // A chained push refused for its envelope (too many events): its chain's later pushes are
+        // refused at once rather than left waiting for it.
+        const named = chainNamedIn(json);
+        if (named) chains.fail(identity.tenant, named);
+        throw error;
+      }
+      const { events, chain } = decoded;
       const results = await pushEvents(events, {
         store,
         identity,
@@ -368,6 +379,9 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
         ...(chain ? { chain: { chains, chain } } : {}),
         maxEventBytes: limits.maxEventBytes,
         signal: c.req.raw.signal,
+      }).catch((error: unknown) => {
+        // Hono routes only Error throws to its error handler (and so to the log and the counts).
+        throw error instanceof Error ? error : new SyncError('aborted', 'The push ended early', { cause: error });
       });
       // A chained push echoes its chain: the client's proof that this server keeps chains in order.
       return c.body(pushResponseJson(results, chain), 200, jsonHeaders(c));
@@ -546,4 +560,14 @@ function pullResponseJson(page: JsonEventPage): string {
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return typeof error === 'string' ? error : 'A value that is not an Error was thrown';
+}
+
+/** The `chain` a push body names, when it is a well-formed one (whatever else is wrong with the body). */
+function chainNamedIn(json: unknown): PushChain | undefined {
+  const chain = (json as { chain?: unknown } | null)?.chain as { id?: unknown; seq?: unknown } | null | undefined;
+  if (typeof chain !== 'object' || chain === null) return undefined;
+  const { id, seq } = chain;
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) return undefined;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return undefined;
+  return { id, seq };
 }
