@@ -969,15 +969,24 @@ describe('HttpTransport push chains', () => {
     expect(chainsOf(pushes().slice(before))).toEqual([undefined, undefined, undefined]);
   });
 
-  it('takes a 400 naming no field as a refused chain, and fails on a 400 naming another field', async () => {
+  it('goes on unchained for that push after a 400 naming no field, and fails on a 400 naming another field', async () => {
     server.intercept = (request) => (request.chain ? problemResponse(400, 'invalid_request') : undefined);
     const batch = alice.many(4);
-    expect((await connect({ maxBatchSize: 2 }).push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4']);
+    const transport = connect({ maxBatchSize: 2 });
+    expect((await transport.push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4']);
+    // Not known to be about the chain: the next push tries a chain again.
+    const before = pushes().length;
+    const again = alice.many(4);
+    await transport.push(again);
+    expect(pushes()[before]?.chain?.seq).toBe(0);
+    // A 400 naming nothing that was not about the chain fails the push once the unchained batch meets it too.
+    server.intercept = () => problemResponse(400, 'invalid_request');
+    await expectSyncError(() => connect({ maxBatchSize: 2 }).push(alice.many(4)), 'invalid_input');
     server.intercept = (request) =>
       request.chain ? problemResponse(400, 'invalid_request', { field: 'events.0.type' }) : undefined;
     const error = await expectSyncError(() => connect({ maxBatchSize: 2 }).push(alice.many(4)), 'invalid_input');
     expect(error.details).toMatchObject({ status: 400, field: 'events.0.type' });
-    await expectStored(batch);
+    await expectStored([...batch, ...again]);
   });
 
   it('sends no chain where crypto.getRandomValues is missing', async () => {

@@ -178,8 +178,12 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
       } else if (request.chained && isProblem(error, 'chain_broken')) {
         if (rechained.has(request.start)) unchained = true;
         rechained.add(request.start);
-      } else if (request.chained && refusesChains(error)) {
+      } else if (request.chained && refusesChains(error) === 'named') {
         options.stopChaining();
+      } else if (request.chained && refusesChains(error) === 'maybe') {
+        // A 400 that names nothing: perhaps the chain, perhaps something else (a hook). This push
+        // goes on unchained; if the batch is refused again, that answer fails the push.
+        unchained = true;
       } else {
         throw withPartialResults(error, results, events.length);
       }
@@ -215,15 +219,17 @@ function isProblem(error: unknown, problem: 'chain_broken' | 'chain_unknown'): b
 }
 
 /**
- * A `400 invalid_request` for a chained push: the server does not take chains (it names the field
- * `chain`, or, from a server that names no field, nothing else in a body this transport built can be
- * wrong). A push refused for another field fails as any other.
+ * Whether a `400 invalid_request` for a chained push refuses the chain: `'named'` when it names the
+ * field `chain` (a server that does not take chains), `'maybe'` when it names no field (a server that
+ * does not say; or a hook's error), `undefined` for a push refused for another field, or any other
+ * error, which fails as any other.
  */
-function refusesChains(error: unknown): boolean {
-  if (!isSyncError(error, 'invalid_input')) return false;
+function refusesChains(error: unknown): 'named' | 'maybe' | undefined {
+  if (!isSyncError(error, 'invalid_input')) return undefined;
   const { status, problem, field } = error.details;
-  if (status !== 400 || problem !== 'invalid_request') return false;
-  return field === undefined || (typeof field === 'string' && /^chain(\.|$)/.test(field));
+  if (status !== 400 || problem !== 'invalid_request') return undefined;
+  if (field === undefined) return 'maybe';
+  return typeof field === 'string' && /^chain(\.|$)/.test(field) ? 'named' : undefined;
 }
 
 /** The result of an event whose aggregate met a conflict in an earlier batch of the push. */
