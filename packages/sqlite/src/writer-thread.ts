@@ -168,7 +168,8 @@ export class WriterThread {
 
   /** The thread cannot run appends any more: every pending one rejects, and so will later ones. */
   #stop(cause: unknown): void {
-    this.#onClosed?.(undefined);
+    // A close still waiting for the thread's answer: the thread ended before it closed its connection.
+    this.#onClosed?.(stoppedError(cause));
     this.#onClosed = undefined;
     if (this.#stopped !== undefined) return;
     this.#stopped = { cause };
