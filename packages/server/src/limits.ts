@@ -50,6 +50,13 @@ export interface SyncLimits {
    * @defaultValue 10000
    */
   readonly maxPushChains?: number;
+  /**
+   * The most push chains of one tenant a handler remembers at once; past it that tenant's chain idle
+   * the longest is forgotten, so one tenant cannot push the other tenants' chains out.
+   *
+   * @defaultValue 1000
+   */
+  readonly maxPushChainsPerTenant?: number;
 }
 
 /** The defaults of {@link SyncLimits}. */
@@ -61,6 +68,7 @@ export const DEFAULT_LIMITS: Required<SyncLimits> = {
   defaultPullLimit: 1000,
   pushChainWaitMs: 10_000,
   maxPushChains: 10_000,
+  maxPushChainsPerTenant: 1000,
 };
 
 /**

@@ -290,6 +290,16 @@ describe('PushChains', () => {
     await chains.turn(tenant, { id: 'c', seq: 1 });
   });
 
+  it("forgets a tenant's own oldest chain past maxChainsPerTenant, never another tenant's", async () => {
+    const chains = new PushChains({ waitMs: 0, maxChains: 10, maxChainsPerTenant: 2 });
+    (await chains.turn('globex', { id: 'other', seq: 0 })).done([], () => undefined);
+    for (const id of ['a', 'b', 'c']) (await chains.turn(tenant, { id, seq: 0 })).done([], () => undefined);
+    expect(chains.size).toBe(3);
+    expect(await refusal(chains.turn(tenant, { id: 'a', seq: 1 }))).toBe('chain_unknown');
+    await chains.turn(tenant, { id: 'b', seq: 1 });
+    await chains.turn('globex', { id: 'other', seq: 1 });
+  });
+
   it('breaks the chain when a turn fails, and refuses the next seq at once', async () => {
     const chains = new PushChains({ waitMs: 600_000, maxChains: 10 });
     const later = chains.turn(tenant, { id: 'a', seq: 1 });

@@ -13,6 +13,13 @@ export interface PushChainsOptions {
   readonly waitMs: number;
   /** The most chains remembered at once; past it, the chain idle the longest is forgotten. */
   readonly maxChains: number;
+  /**
+   * The most chains of one tenant remembered at once; past it, that tenant's chain idle the longest
+   * is forgotten (so that one tenant cannot push every other tenant's chains out).
+   *
+   * @defaultValue `maxChains`
+   */
+  readonly maxChainsPerTenant?: number;
   /** How long a chain is remembered after its last push, in milliseconds. @defaultValue {@link PUSH_CHAIN_TTL_MS} */
   readonly ttlMs?: number;
   /** The clock, in milliseconds. @defaultValue `Date.now` */
@@ -66,12 +73,16 @@ export class PushChains {
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #waitMs: number;
   readonly #maxChains: number;
+  readonly #maxChainsPerTenant: number;
+  /** How many chains each tenant has in `#chains`. */
+  readonly #perTenant = new Map<string, number>();
   readonly #ttlMs: number;
   readonly #now: () => number;
 
   constructor(options: PushChainsOptions) {
     this.#waitMs = options.waitMs;
     this.#maxChains = options.maxChains;
+    this.#maxChainsPerTenant = options.maxChainsPerTenant ?? options.maxChains;
     this.#ttlMs = options.ttlMs ?? PUSH_CHAIN_TTL_MS;
     this.#now = options.now ?? Date.now;
   }
@@ -176,16 +187,36 @@ export class PushChains {
     };
   }
 
-  /** Stores `state` as the most recently used chain, forgetting the oldest past `maxChains`. */
+  /**
+   * Stores `state` as the most recently used chain, forgetting the tenant's oldest past
+   * `maxChainsPerTenant` and the oldest of all past `maxChains`.
+   */
   #remember(key: string, state: ChainState): void {
     if (state.expiresAt === 0) state.expiresAt = this.#now() + this.#ttlMs;
-    this.#chains.delete(key);
+    const known = this.#chains.delete(key);
     this.#chains.set(key, state);
-    while (this.#chains.size > this.#maxChains) {
-      const oldest = this.#chains.keys().next().value as string;
-      this.#chains.delete(oldest);
-      this.#wake(oldest);
+    if (known) return;
+    const tenant = tenantOf(key);
+    const count = (this.#perTenant.get(tenant) ?? 0) + 1;
+    this.#perTenant.set(tenant, count);
+    if (count > this.#maxChainsPerTenant) {
+      for (const other of this.#chains.keys()) {
+        if (other !== key && tenantOf(other) === tenant) {
+          this.#forget(other);
+          break;
+        }
+      }
     }
+    while (this.#chains.size > this.#maxChains) this.#forget(this.#chains.keys().next().value as string);
+  }
+
+  #forget(key: string): void {
+    if (!this.#chains.delete(key)) return;
+    const tenant = tenantOf(key);
+    const count = (this.#perTenant.get(tenant) ?? 1) - 1;
+    if (count > 0) this.#perTenant.set(tenant, count);
+    else this.#perTenant.delete(tenant);
+    this.#wake(key);
   }
 
   /** Forgets chains past their time, unless a push holds their turn. */
@@ -194,8 +225,7 @@ export class PushChains {
     for (const [key, state] of this.#chains) {
       if (state.expiresAt > now) break; // in the order of last use: the rest are younger
       if (state.busy) continue;
-      this.#chains.delete(key);
-      this.#wake(key);
+      this.#forget(key);
     }
   }
 
@@ -231,6 +261,10 @@ export class PushChains {
 
 function chainKey(tenant: string, id: string): string {
   return `${tenant}\u0000${id}`;
+}
+
+function tenantOf(key: string): string {
+  return key.slice(0, key.lastIndexOf('\u0000'));
 }
 
 /** The error of a wait its request's signal ended: the reason when it is an `Error` (some runtimes give a string). */

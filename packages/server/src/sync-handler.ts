@@ -219,7 +219,11 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
     });
   }
   const limits = resolveLimits(options.limits);
-  const chains = new PushChains({ waitMs: limits.pushChainWaitMs, maxChains: limits.maxPushChains });
+  const chains = new PushChains({
+    waitMs: limits.pushChainWaitMs,
+    maxChains: limits.maxPushChains,
+    maxChainsPerTenant: limits.maxPushChainsPerTenant,
+  });
   const authenticate: Authenticate<P> =
     options.authenticate ?? (options.tokens ? bearerTokens(options.tokens) : () => null);
   const authorize = options.authorize;
