@@ -606,6 +606,19 @@ describe('HttpTransport push chains', () => {
     }
   }
 
+  /** Makes the server take 5 ms per request; answers the most requests it ever had at once. */
+  function trackInFlight(): () => number {
+    let inFlight = 0;
+    let most = 0;
+    server.intercept = async () => {
+      most = Math.max(most, ++inFlight);
+      await delay(5);
+      inFlight--;
+      return undefined;
+    };
+    return () => most;
+  }
+
   /** Checks that the log holds `batch` in its order, each once. */
   async function expectStored(batch: readonly Event[], on: MockSyncServer = server): Promise<void> {
     expect(idsOf(await on.stored())).toEqual(idsOf(batch));
@@ -639,14 +652,7 @@ describe('HttpTransport push chains', () => {
 
   it('sends no chain with pushWindow 1: one request after the other', async () => {
     const batch = alice.many(5);
-    let inFlight = 0;
-    let most = 0;
-    server.intercept = async () => {
-      most = Math.max(most, ++inFlight);
-      await delay(5);
-      inFlight--;
-      return undefined;
-    };
+    const most = trackInFlight();
     expect((await connect({ maxBatchSize: 2, pushWindow: 1 }).push(batch)).map(versionOf)).toEqual([
       '1',
       '2',
@@ -655,7 +661,7 @@ describe('HttpTransport push chains', () => {
       '5',
     ]);
     expect(chainsOf(pushes())).toEqual([undefined, undefined, undefined]);
-    expect(most).toBe(1);
+    expect(most()).toBe(1);
   });
 
   it('refuses a pushWindow that is not a positive integer, naming it', async () => {
@@ -931,20 +937,13 @@ describe('HttpTransport push chains', () => {
   it('never has two requests in flight on a server that drops the chain member, and stops chaining there', async () => {
     server = new MockSyncServer({ echoesChains: false });
     network.resetHandlers(...server.handlers);
-    let inFlight = 0;
-    let most = 0;
-    server.intercept = async () => {
-      most = Math.max(most, ++inFlight);
-      await delay(5);
-      inFlight--;
-      return undefined;
-    };
+    const most = trackInFlight();
     const transport = connect({ maxBatchSize: 2 });
     const batch = alice.many(7);
     expect((await transport.push(batch)).map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6', '7']);
     // Its first answer did not echo the chain: the rest went one request after the other, unchained.
     expect(chainsOf(pushes()).map((chain) => chain !== undefined)).toEqual([true, false, false, false]);
-    expect(most).toBe(1);
+    expect(most()).toBe(1);
     await expectStored(batch);
     const before = pushes().length;
     await transport.push(alice.many(5));
