@@ -1,6 +1,6 @@
 import { SyncError } from '../errors/sync-error.js';
 import { describeValue } from '../internal/describe.js';
-import { HlcTimestamp } from '../version/hlc-timestamp.js';
+import { HlcTimestamp, isHlcTimestampString } from '../version/hlc-timestamp.js';
 import type { Event } from './event.js';
 
 /** Bounds on the shape of an event. */
@@ -42,6 +42,7 @@ export const DEFAULT_EVENT_LIMITS: Required<EventLimits> = {
 /** The form of event ids: a ULID in Crockford base32, upper case. */
 export const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 const CURSOR = /^(0|[1-9][0-9]*)$/;
+const EVENT_FIELDS: ReadonlySet<string> = new Set(['id', 'type', 'aggregateId', 'data', 'metadata']);
 const CLIENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /**
@@ -70,7 +71,7 @@ export function validateEvent(value: unknown, limits: EventLimits = {}): asserts
  */
 export function checkedEventJson(value: unknown, limits: EventLimits = {}): string {
   const id = checkEventShape(value, limits);
-  const { maxEventBytes } = { ...DEFAULT_EVENT_LIMITS, ...limits };
+  const maxEventBytes = limits.maxEventBytes ?? DEFAULT_EVENT_LIMITS.maxEventBytes;
   const json = JSON.stringify(value);
   // A string's UTF-8 length is at least its length and at most three times it: count only when it matters.
   const bytes = json.length * 3 <= maxEventBytes ? json.length : utf8Length(json);
@@ -88,13 +89,13 @@ export function checkedEventJson(value: unknown, limits: EventLimits = {}): stri
 
 /** Every check of {@link validateEvent} but the JSON size; returns the event's id. */
 function checkEventShape(value: unknown, limits: EventLimits): string {
-  const { maxTypeLength, maxAggregateIdLength, maxDepth } = { ...DEFAULT_EVENT_LIMITS, ...limits };
+  const maxTypeLength = limits.maxTypeLength ?? DEFAULT_EVENT_LIMITS.maxTypeLength;
+  const maxAggregateIdLength = limits.maxAggregateIdLength ?? DEFAULT_EVENT_LIMITS.maxAggregateIdLength;
+  const maxDepth = limits.maxDepth ?? DEFAULT_EVENT_LIMITS.maxDepth;
   if (!isPlainObject(value)) throw invalid('event', `an event must be an object, got ${describeValue(value)}`);
   const { id, type, aggregateId, data, metadata } = value;
   for (const key of Object.keys(value)) {
-    if (!['id', 'type', 'aggregateId', 'data', 'metadata'].includes(key)) {
-      throw invalid(key, `unknown field ${JSON.stringify(key)}`);
-    }
+    if (!EVENT_FIELDS.has(key)) throw invalid(key, `unknown field ${JSON.stringify(key)}`);
   }
   if (typeof id !== 'string' || !ULID_PATTERN.test(id)) {
     throw invalid('id', `id must be a ULID (26 upper-case Crockford base32 characters), got ${describeValue(id)}`);
@@ -108,10 +109,12 @@ function checkEventShape(value: unknown, limits: EventLimits): string {
   const { timestamp, clientId, baseVersion, schemaVersion, tenant } = metadata;
   if (typeof timestamp !== 'string')
     throw invalid('metadata.timestamp', 'metadata.timestamp must be an HLC timestamp string', id);
-  try {
-    HlcTimestamp.parse(timestamp);
-  } catch (error) {
-    throw invalid('metadata.timestamp', (error as Error).message, id);
+  if (!isHlcTimestampString(timestamp)) {
+    try {
+      HlcTimestamp.parse(timestamp); // for its words on what is wrong
+    } catch (error) {
+      throw invalid('metadata.timestamp', (error as Error).message, id);
+    }
   }
   if (typeof clientId !== 'string' || !CLIENT_ID.test(clientId)) {
     throw invalid(

@@ -109,6 +109,18 @@ export class HlcTimestamp implements Version {
   }
 }
 
+/**
+ * Whether `HlcTimestamp.parse(value)` would succeed, without making the timestamp: for validators
+ * that only need to know (every event a server takes, every one a client pulls). Internal to the
+ * package.
+ */
+export function isHlcTimestampString(value: string): boolean {
+  if (!FORM.test(value)) return false;
+  // FORM fixed the date's positions: isoMillis reads them in place in the whole string.
+  const wallTime = isoMillis(value);
+  return wallTime !== undefined && wallTime >= 0 && wallTime <= MAX_HLC_WALL_TIME;
+}
+
 // `YYYY-MM-DDTHH:MM:SS.mmmZ` (already matched by FORM) to milliseconds, or undefined for a date
 // that does not exist (2026-02-30, hour 24…). Done with numbers: no Date objects on this hot path.
 function isoMillis(iso: string): number | undefined {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CursorVersion } from './cursor-version.js';
-import { HlcTimestamp, MAX_HLC_COUNTER, MAX_HLC_WALL_TIME } from './hlc-timestamp.js';
+import { HlcTimestamp, isHlcTimestampString, MAX_HLC_COUNTER, MAX_HLC_WALL_TIME } from './hlc-timestamp.js';
 import { HybridLogicalClock } from './hybrid-logical-clock.js';
 import { catchSyncError, propertyOptions as seededProperties } from '@eventsync/testkit';
 
@@ -125,6 +125,48 @@ describe('HlcTimestamp', () => {
   });
 
   describe('properties', () => {
+    it('isHlcTimestampString says yes exactly for the strings parse takes', () => {
+      const parses = (value: string): boolean => {
+        try {
+          HlcTimestamp.parse(value);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      // Real timestamps, then each with one character changed (dates that do not exist, bad digits,
+      // bad separators, bad nodes), and strings of the same alphabet.
+      const mutated = fc
+        .tuple(
+          timestampArbitrary,
+          fc.nat(),
+          fc.constantFrom('0', '1', '2', '3', '9', 'a', 'f', 'g', 'Z', '-', ':', '.', 'T', ' '),
+        )
+        .map(([t, at, char]) => {
+          const text = t.toString();
+          const i = at % text.length;
+          return text.slice(0, i) + char + text.slice(i + 1);
+        });
+      const strings = fc.oneof(
+        timestampArbitrary.map((t) => t.toString()),
+        mutated,
+        fc.constantFrom(
+          '2026-02-29T00:00:00.000Z-00000000-a',
+          '2024-02-29T00:00:00.000Z-00000000-a',
+          '0099-12-31T23:59:59.999Z-00000000-a',
+          '1969-12-31T23:59:59.999Z-00000000-a',
+          '9999-12-31T23:59:59.999Z-ffffffff-a',
+          '2026-11-24T24:00:00.000Z-00000000-a',
+          `2026-11-24T00:00:00.000Z-00000000-${'n'.repeat(129)}`,
+        ),
+        fc.stringMatching(/^[0-9TZ:.a-f-]{0,40}$/),
+      );
+      fc.assert(
+        fc.property(strings, (value) => isHlcTimestampString(value) === parses(value)),
+        propertyOptions,
+      );
+    });
+
     it('parses its string form back to an equal timestamp', () => {
       fc.assert(
         fc.property(timestampArbitrary, (t) => {
