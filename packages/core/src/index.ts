@@ -73,6 +73,7 @@ export type {
 export { CallScope, DEFAULT_CALL_SCOPE_OPTIONS } from './transport/call-scope.js';
 export type { CallScopeOptions } from './transport/call-scope.js';
 export { SubscriptionLifecycle } from './transport/subscription-lifecycle.js';
+export { partialPushError } from './transport/partial-push.js';
 
 export type {
   Conflict,

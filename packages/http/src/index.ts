@@ -19,7 +19,6 @@ export {
   decodeHealthResponse,
   decodeProblem,
   decodePullResponse,
-  decodePushChainEcho,
   decodePushResponse,
   decodeStreamBatch,
   decodeVersionResponse,
@@ -34,6 +33,7 @@ export {
   encodeVersionResponse,
 } from './protocol/encode.js';
 export { decodePullQuery, decodePush, decodePushRequest, encodePullQuery } from './protocol/request.js';
+export { pushChainOf } from './protocol/decode.js';
 export type { DecodedPush, PullQuery, PullQueryLimits } from './protocol/request.js';
 export { formatStreamMessage, formatStreamOpening, STREAM_HEARTBEAT } from './protocol/sse.js';
 

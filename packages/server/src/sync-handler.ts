@@ -2,6 +2,7 @@ import { CursorVersion, isSyncError, SyncError, type JsonEventPage, type ServerE
 import {
   decodePullQuery,
   decodePush,
+  pushChainOf,
   encodePullResponse,
   encodeVersionResponse,
   MEDIA_TYPES,
@@ -10,7 +11,6 @@ import {
   PROTOCOL_VERSION,
   type HealthResponse,
   type ProblemDocument,
-  type PushChain,
 } from '@eventsync/http';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -371,7 +371,7 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       } catch (error) {
         // A chained push refused for its envelope (too many events): its chain's later pushes are
         // refused at once rather than left waiting for it.
-        const named = chainNamedIn(json);
+        const named = pushChainOf(json);
         if (named) chains.fail(identity.tenant, named);
         throw error;
       }
@@ -564,14 +564,4 @@ function pullResponseJson(page: JsonEventPage): string {
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return typeof error === 'string' ? error : 'A value that is not an Error was thrown';
-}
-
-/** The `chain` a push body names, when it is a well-formed one (whatever else is wrong with the body). */
-function chainNamedIn(json: unknown): PushChain | undefined {
-  const chain = (json as { chain?: unknown } | null)?.chain as { id?: unknown; seq?: unknown } | null | undefined;
-  if (typeof chain !== 'object' || chain === null) return undefined;
-  const { id, seq } = chain;
-  if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) return undefined;
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return undefined;
-  return { id, seq };
 }

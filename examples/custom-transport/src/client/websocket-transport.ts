@@ -3,6 +3,7 @@ import {
   CursorVersion,
   DEFAULT_RETRY_OPTIONS,
   isSyncError,
+  partialPushError,
   SyncError,
   utf8Length,
   type AppendResult,
@@ -214,7 +215,7 @@ export class WebSocketTransport implements Transport {
           );
         });
       } catch (error) {
-        throw withPartialResults(error, results, events.length);
+        throw partialPushError(error, results, events.length);
       }
       let next = 0;
       for (let i = index; i < end; i++) {
@@ -456,16 +457,6 @@ function eventJson(event: Event, index: number): string {
     });
   }
   return text;
-}
-
-/** The error of a push that failed part-way, carrying the results of the events answered before. */
-function withPartialResults(error: unknown, results: readonly AppendResult[], total: number): unknown {
-  if (results.length === 0 || !isSyncError(error)) return error;
-  return new SyncError(error.code, `${error.message} (after ${results.length} of ${total} events were pushed)`, {
-    cause: error,
-    details: { ...error.details, results: [...results], completed: results.length },
-    retryable: error.retryable,
-  });
 }
 
 function socketUrl(value: unknown): string {

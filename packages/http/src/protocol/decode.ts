@@ -90,11 +90,12 @@ export function decodePushResponse(json: unknown, batch: readonly (Pick<Event, '
 }
 
 /**
- * The `chain` a `200` answer of `POST /v1/events` echoes (see {@link PushResponse.chain}): the proof
- * that the server decided that push in its chain's order. `undefined` when the answer has none, or
- * one that is not a chain.
+ * The `chain` member of a push body or of its `200` answer, when it is a well-formed chain, whatever
+ * else the JSON holds; `undefined` otherwise. A client reads the echo of its chain in an answer with
+ * it (see {@link PushResponse.chain}: the server's word that it decided the push in its chain's
+ * order); a server reads the chain of a push it refuses for another reason.
  */
-export function decodePushChainEcho(json: unknown): PushChain | undefined {
+export function pushChainOf(json: unknown): PushChain | undefined {
   const chain = (json as { chain?: unknown } | null)?.chain;
   if (chain === undefined) return undefined;
   const parsed = v.safeParse(pushChainSchema, chain);

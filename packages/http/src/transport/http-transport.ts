@@ -19,7 +19,7 @@ import {
 import {
   decodeHealthResponse,
   decodePullResponse,
-  decodePushChainEcho,
+  pushChainOf,
   decodePushResponse,
   decodeVersionResponse,
 } from '../protocol/decode.js';
@@ -287,7 +287,9 @@ export class HttpTransport implements Transport {
    *   and the push goes on from that batch one request after the other;
    * - `409 chain_broken` goes on from that batch with a new chain, once per batch, then unchained;
    * - `400` refusing the `chain` (a server that does not take chains) stops chaining on this
-   *   transport, and the push goes on from that batch one request after the other;
+   *   transport, and the push goes on from that batch one request after the other; a `400` that
+   *   names no field sends the rest of this push unchained (and fails it if that batch is refused
+   *   again);
    * - anything else fails the call with that error, and `error.details.results` holds the results
    *   of the batches answered before (`details.completed` of them); nothing after it is reported
    *   done, though events already sent may have been stored. Retrying the whole push is safe:
@@ -416,7 +418,7 @@ export class HttpTransport implements Transport {
       'Push',
       { method: 'POST', path: PROTOCOL_PATHS.events, accept: MEDIA_TYPES.json, body },
       signal,
-      (json) => ({ results: decodePushResponse(json, events), chain: decodePushChainEcho(json) }),
+      (json) => ({ results: decodePushResponse(json, events), chain: pushChainOf(json) }),
     );
   }
 

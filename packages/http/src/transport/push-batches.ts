@@ -1,4 +1,4 @@
-import { CallScope, isSyncError, SyncError, type AppendResult, type Event } from '@eventsync/core';
+import { CallScope, isSyncError, partialPushError, SyncError, type AppendResult, type Event } from '@eventsync/core';
 import type { PushChain } from '../protocol/wire.js';
 
 /** What {@link pushBatches} needs of its transport. */
@@ -142,7 +142,7 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
   try {
     restart();
     while (done < events.length) {
-      if (call.signal.aborted) throw withPartialResults(call.signal.reason, results, events.length);
+      if (call.signal.aborted) throw partialPushError(call.signal.reason, results, events.length);
       while (inFlight.length < (chain && confirmed ? options.window : 1) && next < events.length) {
         const request = send(next);
         inFlight.push(request);
@@ -178,14 +178,13 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
       } else if (request.chained && isProblem(error, 'chain_broken')) {
         if (rechained.has(request.start)) unchained = true;
         rechained.add(request.start);
-      } else if (request.chained && refusesChains(error) === 'named') {
-        options.stopChaining();
-      } else if (request.chained && refusesChains(error) === 'maybe') {
-        // A 400 that names nothing: perhaps the chain, perhaps something else (a hook). This push
-        // goes on unchained; if the batch is refused again, that answer fails the push.
-        unchained = true;
+      } else if (request.chained && refusesChains(error) !== undefined) {
+        // Named: the server does not take chains. Unnamed: perhaps the chain, perhaps something else
+        // (a hook), so only this push goes on unchained; if the batch is refused again, that fails it.
+        if (refusesChains(error) === 'named') options.stopChaining();
+        else unchained = true;
       } else {
-        throw withPartialResults(error, results, events.length);
+        throw partialPushError(error, results, events.length);
       }
       restart();
     }
@@ -240,14 +239,4 @@ function carried(event: Event, earlier: ConflictResult): AppendResult {
     latest: earlier.latest,
     reason: `An earlier event of aggregate ${event.aggregateId} in this push met a conflict`,
   };
-}
-
-/** The error of a push that failed part-way, carrying the results of the events answered before. */
-function withPartialResults(error: unknown, results: readonly AppendResult[], total: number): unknown {
-  if (results.length === 0 || !isSyncError(error)) return error;
-  return new SyncError(error.code, `${error.message} (after ${results.length} of ${total} events were pushed)`, {
-    cause: error,
-    details: { ...error.details, results: [...results], completed: results.length },
-    retryable: error.retryable,
-  });
 }
