@@ -171,6 +171,7 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
       // The server decides none of the chain's later pushes after an error: stop waiting for them.
       await stop(new SyncError('aborted', 'An earlier request of this push failed'));
       const smaller = smallerSize(error, request.sent.filter(Boolean).length);
+      const refused = request.chained ? refusesChains(error) : undefined;
       if (smaller !== undefined) {
         size = smaller;
       } else if (request.chained && isProblem(error, 'chain_unknown')) {
@@ -178,11 +179,12 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
       } else if (request.chained && isProblem(error, 'chain_broken')) {
         if (rechained.has(request.start)) unchained = true;
         rechained.add(request.start);
-      } else if (request.chained && refusesChains(error) !== undefined) {
-        // Named: the server does not take chains. Unnamed: perhaps the chain, perhaps something else
-        // (a hook), so only this push goes on unchained; if the batch is refused again, that fails it.
-        if (refusesChains(error) === 'named') options.stopChaining();
-        else unchained = true;
+      } else if (refused === 'named') {
+        options.stopChaining();
+      } else if (refused === 'maybe') {
+        // A 400 naming nothing: perhaps the chain, perhaps something else (a hook). Only this push
+        // goes on unchained; if the batch is refused again, that answer fails it.
+        unchained = true;
       } else {
         throw partialPushError(error, results, events.length);
       }
