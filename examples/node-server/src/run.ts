@@ -68,7 +68,7 @@ export async function run(options: Partial<RunIo> = {}): Promise<number> {
   let store: SqliteEventStore;
   try {
     mkdirSync(dirname(dbPath), { recursive: true });
-    store = new SqliteEventStore({ path: dbPath });
+    store = await SqliteEventStore.open({ path: dbPath });
   } catch (error) {
     return fail(1, `cannot open the database ${dbPath}: ${messageOf(error)}`);
   }

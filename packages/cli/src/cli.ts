@@ -113,7 +113,7 @@ async function runServe(args: ServeArgs, io: CliIo): Promise<number> {
       return 1;
     }
     try {
-      store = new SqliteEventStore({ path });
+      store = await SqliteEventStore.open({ path });
     } catch (error) {
       // The store's message already names the file and says what SQLite found.
       io.stderr(`eventsync: ${reason(error)}`);

@@ -46,7 +46,8 @@ function gc(): void {
 
 async function open(path: string): Promise<void> {
   await closeCurrent();
-  const store = new SqliteEventStore({ path, ...writerOption() });
+  // Opened before the sample starts: the writer thread's start is not part of a push.
+  const store = await SqliteEventStore.open({ path, ...writerOption() });
   current = { path, store, handler: createSyncHandler({ store, tokens: BENCH_TOKENS }) };
 }
 

@@ -201,7 +201,7 @@ function takesNoEncoding(header: string | undefined): boolean {
  * @example
  * ```ts
  * const handler = createSyncHandler({
- *   store: new SqliteEventStore({ path: './data/eventsync.db' }),
+ *   store: await SqliteEventStore.open({ path: './data/eventsync.db' }),
  *   tokens: { [process.env.TOKEN!]: { principal: 'app', tenant: 'default' } },
  * });
  * const response = await handler.fetch(new Request('http://localhost/v1/health'));

@@ -252,6 +252,43 @@ describe('SqliteEventStore', () => {
       expect(stored).toHaveLength(5);
     });
 
+    it('opens with open() once the thread has its connection, and appends at once', async () => {
+      store = await SqliteEventStore.open({ path });
+      expect(store.writer).toBe('thread');
+      expect(statuses(await store.append('acme', alice.many(2)))).toEqual(['accepted', 'accepted']);
+      await store.start(); // started already: at once
+    });
+
+    it('fails start, and then every append, with a storage error when the thread cannot open its connection', async () => {
+      store = new SqliteEventStore({ path });
+      // The thread opens the file a few milliseconds from now, and only if it exists.
+      remove(path);
+      const error = await expectSyncError(() => store!.start(), 'storage');
+      expect(error.message).toMatch(/writer thread stopped \(Could not open/);
+      expect(error.message).toContain(path);
+      const appended = await expectSyncError(() => store!.append('acme', alice.many(1)), 'storage');
+      expect(appended.message).toBe(error.message);
+    });
+
+    it('stops waiting in start when its signal fires, the thread starting all the same', async () => {
+      store = new SqliteEventStore({ path });
+      const controller = new AbortController();
+      const reason = new Error('no time');
+      const starting = store.start({ signal: controller.signal });
+      controller.abort(reason);
+      await expect(starting).rejects.toBe(reason);
+      await expect(store.start({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      await store.start();
+      expect(statuses(await store.append('acme', alice.many(1)))).toEqual(['accepted']);
+    });
+
+    it('starts at once inline, and refuses to start once closed', async () => {
+      store = await SqliteEventStore.open({ path, writer: 'inline' });
+      expect(store.writer).toBe('inline');
+      await store.close();
+      await expectSyncError(() => store!.start(), 'closed');
+    });
+
     it('waits on close for the appends in flight, then refuses every call', async () => {
       store = new SqliteEventStore({ path, busyTimeoutMs: 30_000 });
       await store.append('acme', alice.many(1));

@@ -146,15 +146,36 @@ interface FilterClause {
  *
  * Listeners hear of appends made through this instance, after they committed, in append order.
  *
+ * The writer thread starts with the store and opens its connection in the background; appends made
+ * meanwhile wait for it. {@link SqliteEventStore.open} (or {@link start}) waits for it, so that a
+ * server fails when it starts rather than on its first push, and the first push does not wait.
+ *
  * @example
  * ```ts
- * const store = new SqliteEventStore({ path: './data/eventsync.db' });
+ * const store = await SqliteEventStore.open({ path: './data/eventsync.db' });
  * const [result] = await store.append('acme', [event]);
  * const page = await store.read('acme', { since: CursorVersion.ZERO, limit: 500 });
  * await store.close();
  * ```
  */
 export class SqliteEventStore implements ServerEventLog {
+  /**
+   * Constructs a store and waits until it can append at once (see {@link start}); on failure, closes
+   * what it opened.
+   *
+   * @throws SyncError `invalid_input`, `storage`
+   */
+  static async open(options: SqliteEventStoreOptions): Promise<SqliteEventStore> {
+    const store = new SqliteEventStore(options);
+    try {
+      await store.start();
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      throw error;
+    }
+    return store;
+  }
+
   readonly #db: Database.Database;
   readonly #ownsDatabase: boolean;
   readonly #limits: EventLimits;
@@ -217,6 +238,35 @@ export class SqliteEventStore implements ServerEventLog {
   /** Where this store's appends run their transaction: see {@link SqliteEventStoreOptions.writer}. */
   get writer(): SqliteWriter {
     return this.#writerThread === undefined ? 'inline' : 'thread';
+  }
+
+  /**
+   * Waits until appends can run at once: with `writer: 'thread'`, until the writer thread has opened
+   * its connection to the file; at once with `writer: 'inline'`. Appends do not need it (they wait
+   * for the thread themselves); a server calls it to fail at start, not on its first push. The
+   * signal ends the wait, not the thread's start.
+   *
+   * @throws SyncError `storage` when the writer thread could not open its connection (appends then
+   *   fail with the same error), `closed`; the signal's reason when it fired
+   */
+  async start(options?: SignalOptions): Promise<void> {
+    this.#checkOpen(options);
+    const thread = this.#writerThread;
+    if (thread === undefined) return;
+    const signal = options?.signal;
+    if (signal === undefined) return thread.ready();
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        thread.ready(),
+        new Promise<never>((_, reject) => {
+          onAbort = () => reject(abortReason(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+    } finally {
+      signal.removeEventListener('abort', onAbort!);
+    }
   }
 
   async append(tenant: string, events: readonly Event[], options?: AppendOptions): Promise<AppendResult[]> {
@@ -359,13 +409,19 @@ export class SqliteEventStore implements ServerEventLog {
   }
 
   #enter(tenant: string, options: SignalOptions | undefined): void {
-    if (this.#closed) throw closedError();
-    const signal = options?.signal;
-    if (signal?.aborted) {
-      throw signal.reason === undefined ? new SyncError('aborted', 'The operation was aborted') : signal.reason;
-    }
+    this.#checkOpen(options);
     checkTenant(tenant);
   }
+
+  #checkOpen(options: SignalOptions | undefined): void {
+    if (this.#closed) throw closedError();
+    if (options?.signal?.aborted) throw abortReason(options.signal);
+  }
+}
+
+/** What an aborted call rejects with: the signal's reason, or `SyncError('aborted')` when it has none. */
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason === undefined ? new SyncError('aborted', 'The operation was aborted') : signal.reason;
 }
 
 function prepareReadStatements(db: Database.Database) {

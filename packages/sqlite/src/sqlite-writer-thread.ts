@@ -29,6 +29,7 @@ try {
   db.pragma(`synchronous = ${settings.synchronous}`);
   append = createAppendTransaction(db, settings.limits);
   port.on('message', answer);
+  post({ type: 'ready' });
 } catch (error) {
   if (db?.open) db.close();
   post({ type: 'stopped', error: wire(error, `open ${settings.path} as`, 'storage') });

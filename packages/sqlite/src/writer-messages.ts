@@ -16,6 +16,8 @@ export type WriterRequest =
 
 /** A message from the writer thread. */
 export type WriterReply =
+  /** The thread's connection is open: appends run as soon as they come. Its first message, unless `stopped`. */
+  | { readonly type: 'ready' }
   /** An append committed (or had nothing to write): one result per event sent. */
   | { readonly type: 'appended'; readonly answer: AppendAnswer }
   /** An append failed and committed nothing. */

@@ -26,6 +26,33 @@ describe('WriterThread', () => {
     expect(error.message).toMatch(/no-such-writer\.js is missing: build @eventsync\/sqlite \(pnpm build\)/);
   });
 
+  it('is ready once the thread says so, and appends asked before wait for it in order', async () => {
+    const writer = thread('close-fails');
+    const early = writer.append('acme', fields(2));
+    await writer.ready();
+    expect(await early).toEqual([1, 2]);
+    await writer.close().catch(() => {});
+  });
+
+  it('is not ready while the thread has not said so, and still takes appends', async () => {
+    const writer = thread('never-ready');
+    let ready = false;
+    writer.ready().then(
+      () => (ready = true),
+      () => undefined, // it ends without ever being ready
+    );
+    expect(await writer.append('acme', fields(1))).toEqual([1]);
+    expect(ready).toBe(false);
+    await writer.close();
+  });
+
+  it('rejects ready with the storage error of a thread that could not open its connection', async () => {
+    const writer = thread('stopped');
+    const error = await expectSyncError(() => writer.ready(), 'storage');
+    expect(error.message).toMatch(/writer thread stopped \(Could not open log\.db/);
+    await writer.close();
+  });
+
   it('rejects the pending and later appends with a storage error when the thread exits', async () => {
     const writer = thread('exit');
     const outcomes = [1, 2, 3].map((count) => writer.append('acme', fields(count)).catch((error: unknown) => error));

@@ -31,7 +31,7 @@ interface PendingAppend {
  * store's thread. Appends run one after another in the order they were asked, and resolve in that
  * order. An append whose signal fires while it waits here is dropped, rejected with the signal's
  * reason; once posted to the thread, it runs to its end. The thread keeps the process alive only
- * while appends are pending (or while it closes).
+ * while it starts, while appends are pending, and while it closes.
  *
  * When the thread stops (it failed to open its connection, threw, or exited), every pending and
  * later append rejects with `SyncError('storage')` saying so, the cause attached.
@@ -42,6 +42,8 @@ export class WriterThread {
   readonly #waiting: PendingAppend[] = [];
   readonly #posted: PendingAppend[] = [];
   readonly #whenIdle: (() => void)[] = [];
+  readonly #ready: Promise<void>;
+  #settleReady: ((error?: SyncError) => void) | undefined;
   #referenced = false;
   #stopped: { readonly cause: unknown } | undefined;
   #closing: Promise<void> | undefined;
@@ -62,8 +64,16 @@ export class WriterThread {
           `or open the store with writer: 'inline'`,
       );
     }
+    this.#ready = new Promise<void>((resolve, reject) => {
+      this.#settleReady = (error) => {
+        this.#settleReady = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+    });
+    this.#ready.catch(() => undefined); // Appends fail with the same error; nobody need ask.
     this.#worker = new Worker(script, { workerData: settings });
-    this.#worker.unref();
+    this.#reference(); // Referenced while it starts, and while appends are pending.
     this.#worker.on('message', (reply: WriterReply) => this.#reply(reply));
     this.#worker.on('messageerror', (error) => this.#stop(error));
     this.#worker.on('error', (error) => this.#stop(error));
@@ -73,6 +83,15 @@ export class WriterThread {
         resolve();
       });
     });
+  }
+
+  /**
+   * Resolves once the thread has opened its connection (appends asked before then wait in the
+   * thread's queue); rejects with the `storage` error of a thread that stopped first. The process
+   * stays alive while the thread starts.
+   */
+  ready(): Promise<void> {
+    return this.#ready;
   }
 
   /** Runs a prepared batch's append on the thread; resolves with its answer, in call order. */
@@ -143,6 +162,10 @@ export class WriterThread {
 
   #reply(reply: WriterReply): void {
     switch (reply.type) {
+      case 'ready':
+        this.#settleReady?.();
+        this.#reference();
+        return;
       case 'appended':
       case 'failed': {
         const pending = this.#posted.shift();
@@ -173,6 +196,7 @@ export class WriterThread {
     this.#onClosed = undefined;
     if (this.#stopped !== undefined) return;
     this.#stopped = { cause };
+    this.#settleReady?.(stoppedError(cause));
     const pending = [...this.#posted.splice(0), ...this.#waiting.splice(0)];
     for (const item of pending) {
       item.signal?.removeEventListener('abort', item.onAbort);
@@ -189,7 +213,9 @@ export class WriterThread {
   }
 
   #reference(): void {
-    const busy = this.#waiting.length + this.#posted.length > 0 && this.#stopped === undefined;
+    const busy =
+      (this.#settleReady !== undefined || this.#waiting.length + this.#posted.length > 0) &&
+      this.#stopped === undefined;
     if (busy === this.#referenced || this.#closing !== undefined) return;
     this.#referenced = busy;
     if (busy) this.#worker.ref();
