@@ -8,7 +8,8 @@
 //   `EVENTSYNC_BENCH_SQLITE_WRITER=inline` (or `thread`, the default for a file) picks the store's
 //   `writer`, to compare the two on the same run.
 // - The raw server: a plain node:http server with the baselines (JSON pages written as they are, pages
-//   read straight from SQLite, an SSE fan-out) and the controls (open a file, fill it, memory).
+//   read straight from SQLite, an SSE fan-out), the push floor (below) and the controls (open a file,
+//   fill it, memory).
 
 import { CursorVersion } from '@eventsync/core';
 import { encodePullResponse } from '@eventsync/http';
@@ -16,7 +17,14 @@ import { SqliteEventStore } from '@eventsync/sqlite';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSyncHandler, serve, type SyncHandler } from '../src/index.js';
-import { BENCH_TENANT, BENCH_TOKENS, Database, openRawDatabase, type RawDatabase } from './bench-support.js';
+import {
+  BENCH_TENANT,
+  BENCH_TOKENS,
+  Database,
+  openRawDatabase,
+  type RawDatabase,
+  type SqliteDatabase,
+} from './bench-support.js';
 
 interface Current {
   readonly path: string;
@@ -142,6 +150,73 @@ async function preparePages(limit: number): Promise<number> {
   return pages.size;
 }
 
+/**
+ * The push floor of `server/http.push-floor`: the least a server can do with a push over HTTP into
+ * SQLite, to read `server/http.push` against what the machine allows. Per request it parses the body,
+ * makes each event's JSON with `JSON.stringify`, inserts the events with the store's statement in one
+ * transaction (the same file settings as the store: WAL, `synchronous=FULL`) and answers each
+ * `accepted`, echoing a push chain. Nothing else: no authentication, validation, duplicate or
+ * conflict check, ordering of a chain's requests, notification or limit.
+ */
+interface PushFloor {
+  readonly db: SqliteDatabase;
+  readonly append: (events: readonly FloorEvent[]) => number;
+}
+
+interface FloorEvent {
+  readonly id: string;
+  readonly aggregateId: string;
+  readonly type: string;
+  readonly metadata: { readonly clientId: string };
+}
+
+let floor: PushFloor | undefined;
+
+/** Opens `path` (already holding the store's schema) as the push floor's file, closing the one before. */
+function openFloor(path: string): void {
+  floor?.db.close();
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const insert = db.prepare<[string, number, string, string, string, string, string]>(
+    'INSERT INTO events (tenant, seq, id, aggregate_id, type, client_id, json) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const setLatest = db.prepare<[string, number]>(
+    'INSERT INTO tenants (tenant, latest) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET latest = excluded.latest',
+  );
+  let seq = 0;
+  const append = db.transaction((events: readonly FloorEvent[]): number => {
+    const first = seq + 1;
+    for (const event of events) {
+      insert.run(
+        BENCH_TENANT,
+        ++seq,
+        event.id,
+        event.aggregateId,
+        event.type,
+        event.metadata.clientId,
+        JSON.stringify(event),
+      );
+    }
+    setLatest.run(BENCH_TENANT, seq);
+    return first;
+  });
+  floor = { db, append: (events) => append.immediate(events) };
+}
+
+function pushToFloor(text: string, response: ServerResponse): void {
+  if (!floor) throw new Error('no floor file is open: POST /control/floor first');
+  const { events, chain } = JSON.parse(text) as { events: FloorEvent[]; chain?: { id: string; seq: number } };
+  const first = floor.append(events);
+  let answer = '{"results":[';
+  for (let i = 0; i < events.length; i++) {
+    answer += `${i === 0 ? '' : ','}{"id":"${events[i]!.id}","status":"accepted","version":"${first + i}"}`;
+  }
+  answer += chain ? `],"chain":{"id":"${chain.id}","seq":${chain.seq}}}` : ']}';
+  response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(answer) });
+  response.end(answer);
+}
+
 async function body(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
@@ -201,7 +276,14 @@ async function handleRaw(request: IncomingMessage, response: ServerResponse): Pr
       for (const stream of rawStreams) stream.write(message);
       return json(response, { delivered: rawStreams.size, latest: rawSeq });
     }
+    case 'POST /floor/v1/events':
+      return pushToFloor(await body(request), response);
     // Controls.
+    case 'POST /control/floor': {
+      const { path } = JSON.parse(await body(request)) as { path: string };
+      openFloor(path);
+      return json(response, { path });
+    }
     case 'POST /control/open': {
       const { path } = JSON.parse(await body(request)) as { path: string };
       await open(path);
@@ -254,6 +336,7 @@ async function main(): Promise<void> {
     for (const stream of rawStreams) stream.destroy();
     raw.closeAllConnections();
     raw.close();
+    floor?.db.close();
     await closeCurrent();
     await sync.close();
     process.exit(0);

@@ -86,6 +86,10 @@ export interface BenchServer {
   readonly rawUrl: string;
   /** Opens (or creates) `path` as the sync server's log, closing the one before. */
   open(path: string): Promise<void>;
+  /** The push floor's base URL for `HttpTransport` (see bench-server.ts): pushes only. */
+  readonly floorUrl: string;
+  /** Opens `path`, which must hold the store's schema, as the push floor's file, closing the one before. */
+  openFloor(path: string): Promise<void>;
   /** Writes `count` valid events after the open log's head (raw inserts: fast); answers the latest version. */
   fill(count: number): Promise<number>;
   /** Prepares the raw page server's answers: the sync server's pull responses for the whole log. */
@@ -153,6 +157,10 @@ export function startBenchServer(timeoutMs = 30_000): Promise<BenchServer> {
         rawUrl,
         open: async (path) => {
           await control('/control/open', { path });
+        },
+        floorUrl: `${rawUrl}/floor`,
+        openFloor: async (path) => {
+          await control('/control/floor', { path });
         },
         fill: async (count) => (await control<{ latest: number }>('/control/fill', { count })).latest,
         preparePages: async (limit) => (await control<{ pages: number }>('/control/pages', { limit })).pages,

@@ -1,5 +1,5 @@
-import { CursorVersion } from '@eventsync/core';
-import { defineBenchmark } from '@eventsync/bench';
+import { CursorVersion, type AppendResult } from '@eventsync/core';
+import { defineBenchmark, type BenchmarkSide } from '@eventsync/bench';
 import { HttpTransport } from '@eventsync/http';
 import { SqliteEventStore } from '@eventsync/sqlite';
 import {
@@ -21,14 +21,99 @@ type Row = [tenant: string, seq: number, id: string, aggregateId: string, type: 
 
 const INSERT = 'INSERT INTO events (tenant, seq, id, aggregate_id, type, client_id, json) VALUES (?, ?, ?, ?, ?, ?, ?)';
 
-function transport(server: BenchServer): HttpTransport {
+function transport(server: BenchServer, baseUrl = server.syncUrl): HttpTransport {
   // Loopback: compressing pages would only cost CPU on both ends, and the raw sides send plain JSON.
   return new HttpTransport({
-    baseUrl: server.syncUrl,
+    baseUrl,
     token: () => BENCH_TOKEN,
     headers: { 'Accept-Encoding': 'identity' },
     maxBatchSize: BATCH,
   });
+}
+
+/** The inputs of the push benchmarks: the events, and the rows the raw side inserts (JSON made untimed). */
+async function pushFixture(size: number) {
+  const events = buildEvents(size);
+  let seq = 0;
+  const rows = batchesOf(
+    events.map((event): Row => {
+      seq++;
+      return [
+        BENCH_TENANT,
+        seq,
+        event.id,
+        event.aggregateId,
+        event.type,
+        event.metadata.clientId,
+        JSON.stringify(event),
+      ];
+    }),
+    BATCH,
+  );
+  const server = await startBenchServer();
+  const client = transport(server);
+  // The push floor's client (server/http.push-floor); it connects only when used.
+  const floor = transport(server, server.floorUrl);
+  return { events, rows, files: workspace('http-push'), server, client, floor };
+}
+
+type PushFixture = Awaited<ReturnType<typeof pushFixture>>;
+
+async function closePushFixture({ files, server, client, floor }: PushFixture): Promise<void> {
+  await client.close();
+  await floor.close();
+  await server.stop();
+  files.remove();
+}
+
+/** A fresh file with the store's schema, for a sample. */
+async function schemaFile(fixture: PushFixture): Promise<string> {
+  const path = fixture.files.newPath();
+  await new SqliteEventStore({ path, writer: 'inline' }).close();
+  return path;
+}
+
+/** The baseline of the push benchmarks: raw better-sqlite3 inserts of the same rows, one transaction per batch. */
+interface RawInsertState {
+  readonly path: string;
+  readonly db: SqliteDatabase;
+  readonly insertBatch: { immediate(rows: readonly Row[]): void };
+}
+
+const rawInserts: BenchmarkSide<PushFixture, RawInsertState> = {
+  name: 'better-sqlite3 inserts',
+  async setup({ fixture }) {
+    const path = await schemaFile(fixture);
+    const db: SqliteDatabase = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    const insert = db.prepare<Row>(INSERT);
+    const setLatest = db.prepare<[string, number]>(
+      'INSERT INTO tenants (tenant, latest) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET latest = excluded.latest',
+    );
+    const insertBatch = db.transaction((rows: readonly Row[]) => {
+      for (const row of rows) insert.run(...row);
+      setLatest.run(BENCH_TENANT, rows.at(-1)![1]);
+    });
+    return { path, db, insertBatch };
+  },
+  run({ fixture }, { insertBatch }) {
+    for (const rows of fixture.rows) insertBatch.immediate(rows);
+  },
+  after({ size, fixture }, { path, db }) {
+    const { count } = db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM events').get()!;
+    db.close();
+    fixture.files.removeFile(path);
+    if (count !== size) throw new Error(`expected ${size} rows, found ${count}`);
+  },
+};
+
+/** Every result `accepted`, one per event. */
+function checkAccepted(size: number, results: readonly AppendResult[]): void {
+  const accepted = results.filter((result) => result.status === 'accepted').length;
+  if (results.length !== size || accepted !== size) {
+    throw new Error(`expected ${size} accepted events, got ${accepted} of ${results.length} results`);
+  }
 }
 
 const push = defineBenchmark({
@@ -44,61 +129,8 @@ const push = defineBenchmark({
   repeat: 5,
   warmup: 1,
   target: { min: 0.6, note: 'issue 5: at least 0.6 of raw better-sqlite3 inserts' },
-  async setup(size) {
-    const events = buildEvents(size);
-    let seq = 0;
-    const rows = batchesOf(
-      events.map((event): Row => {
-        seq++;
-        return [
-          BENCH_TENANT,
-          seq,
-          event.id,
-          event.aggregateId,
-          event.type,
-          event.metadata.clientId,
-          JSON.stringify(event),
-        ];
-      }),
-      BATCH,
-    );
-    const server = await startBenchServer();
-    return {
-      events,
-      rows,
-      files: workspace('http-push'),
-      server,
-      client: transport(server),
-    };
-  },
-  baseline: {
-    name: 'better-sqlite3 inserts',
-    async setup({ fixture }) {
-      const path = fixture.files.newPath();
-      await new SqliteEventStore({ path }).close(); // the store's schema
-      const db: SqliteDatabase = new Database(path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      const insert = db.prepare<Row>(INSERT);
-      const setLatest = db.prepare<[string, number]>(
-        'INSERT INTO tenants (tenant, latest) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET latest = excluded.latest',
-      );
-      const insertBatch = db.transaction((rows: readonly Row[]) => {
-        for (const row of rows) insert.run(...row);
-        setLatest.run(BENCH_TENANT, rows.at(-1)![1]);
-      });
-      return { path, db, insertBatch };
-    },
-    run({ fixture }, { insertBatch }) {
-      for (const rows of fixture.rows) insertBatch.immediate(rows);
-    },
-    after({ size, fixture }, { path, db }) {
-      const { count } = db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM events').get()!;
-      db.close();
-      fixture.files.removeFile(path);
-      if (count !== size) throw new Error(`expected ${size} rows, found ${count}`);
-    },
-  },
+  setup: pushFixture,
+  baseline: rawInserts,
   subject: {
     name: 'HttpTransport.push → server',
     async setup({ fixture }) {
@@ -123,11 +155,39 @@ const push = defineBenchmark({
       }
     },
   },
-  async teardown({ files, server, client }) {
-    await client.close();
-    await server.stop();
-    files.remove();
+  teardown: closePushFixture,
+});
+
+const pushFloor = defineBenchmark({
+  name: 'server/http.push-floor',
+  description:
+    `What this machine allows a push over HTTP into SQLite, to read server/http.push against: the same ` +
+    `HttpTransport.push of all the events (batches of ${BATCH} as a push chain) to a bare node:http endpoint in ` +
+    `the sync server's process that only parses each body, makes each event's JSON with JSON.stringify and ` +
+    `inserts the events in one transaction (WAL, synchronous=FULL), answering each accepted: no authentication, ` +
+    `validation, duplicate or conflict check, nor order; vs the same raw inserts as server/http.push`,
+  units: 'events',
+  size: 50_000,
+  repeat: 5,
+  warmup: 1,
+  setup: pushFixture,
+  baseline: rawInserts,
+  subject: {
+    name: 'HttpTransport.push → floor',
+    async setup({ fixture }) {
+      const path = await schemaFile(fixture);
+      await fixture.server.openFloor(path);
+      return { path, results: [] as AppendResult[] };
+    },
+    async run({ fixture }, state) {
+      state.results = await fixture.floor.push(fixture.events);
+    },
+    after({ size, fixture }, { path, results }) {
+      fixture.files.removeFile(path);
+      checkAccepted(size, results);
+    },
   },
+  teardown: closePushFixture,
 });
 
 const pull = defineBenchmark({
@@ -187,4 +247,4 @@ function checkRead(size: number, read: number): void {
   if (read !== size) throw new Error(`expected to read ${size} events, read ${read}`);
 }
 
-export default [push, pull];
+export default [push, pushFloor, pull];
