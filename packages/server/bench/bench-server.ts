@@ -3,7 +3,7 @@
 // `ready <sync url> <raw url>` once both listen, and exits when its standard input closes (the
 // benchmark process is gone) or on SIGTERM.
 //
-// - The sync server: `serve(createSyncHandler({ store: new SqliteEventStore({ path }), tokens }))`,
+// - The sync server: `serve(createSyncHandler({ store: await SqliteEventStore.open({ path }), tokens }))`,
 //   exactly what `eventsync serve` runs, on a file the benchmark chooses (`POST /control/open`).
 //   `EVENTSYNC_BENCH_SQLITE_WRITER=inline` (or `thread`, the default for a file) picks the store's
 //   `writer`, to compare the two on the same run.
@@ -172,9 +172,21 @@ interface FloorEvent {
 
 let floor: PushFloor | undefined;
 
+/** Closes the push floor's file, if one is open; answers how many events it holds. */
+function closeFloor(): number {
+  const closing = floor;
+  floor = undefined;
+  if (!closing) return 0;
+  try {
+    return closing.db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM events').get()!.count;
+  } finally {
+    closing.db.close();
+  }
+}
+
 /** Opens `path` (already holding the store's schema) as the push floor's file, closing the one before. */
 function openFloor(path: string): void {
-  floor?.db.close();
+  closeFloor();
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
@@ -208,6 +220,8 @@ function pushToFloor(text: string, response: ServerResponse): void {
   if (!floor) throw new Error('no floor file is open: POST /control/floor first');
   const { events, chain } = JSON.parse(text) as { events: FloorEvent[]; chain?: { id: string; seq: number } };
   const first = floor.append(events);
+  // Each accepted; the chain echoed without having been decided in order (requests are taken as
+  // they come): the client only checks the echo.
   let answer = '{"results":[';
   for (let i = 0; i < events.length; i++) {
     answer += `${i === 0 ? '' : ','}{"id":"${events[i]!.id}","status":"accepted","version":"${first + i}"}`;
@@ -280,7 +294,9 @@ async function handleRaw(request: IncomingMessage, response: ServerResponse): Pr
       return pushToFloor(await body(request), response);
     // Controls.
     case 'POST /control/floor': {
-      const { path } = JSON.parse(await body(request)) as { path: string };
+      // `{ path }` opens a file, `{ path: null }` closes the open one and says how many events it holds.
+      const { path } = JSON.parse(await body(request)) as { path: string | null };
+      if (path === null) return json(response, { count: closeFloor() });
       openFloor(path);
       return json(response, { path });
     }
@@ -336,7 +352,7 @@ async function main(): Promise<void> {
     for (const stream of rawStreams) stream.destroy();
     raw.closeAllConnections();
     raw.close();
-    floor?.db.close();
+    closeFloor();
     await closeCurrent();
     await sync.close();
     process.exit(0);

@@ -90,6 +90,8 @@ export interface BenchServer {
   readonly floorUrl: string;
   /** Opens `path`, which must hold the store's schema, as the push floor's file, closing the one before. */
   openFloor(path: string): Promise<void>;
+  /** Closes the push floor's file; answers how many events it holds (0 when none was open). */
+  closeFloor(): Promise<number>;
   /** Writes `count` valid events after the open log's head (raw inserts: fast); answers the latest version. */
   fill(count: number): Promise<number>;
   /** Prepares the raw page server's answers: the sync server's pull responses for the whole log. */
@@ -162,6 +164,7 @@ export function startBenchServer(timeoutMs = 30_000): Promise<BenchServer> {
         openFloor: async (path) => {
           await control('/control/floor', { path });
         },
+        closeFloor: async () => (await control<{ count: number }>('/control/floor', { path: null })).count,
         fill: async (count) => (await control<{ latest: number }>('/control/fill', { count })).latest,
         preparePages: async (limit) => (await control<{ pages: number }>('/control/pages', { limit })).pages,
         memory: (gc = true) => control<ServerMemory>(`/control/memory${gc ? '?gc' : ''}`),

@@ -182,9 +182,11 @@ const pushFloor = defineBenchmark({
     async run({ fixture }, state) {
       state.results = await fixture.floor.push(fixture.events);
     },
-    after({ size, fixture }, { path, results }) {
+    async after({ size, fixture }, { path, results }) {
+      const stored = await fixture.server.closeFloor();
       fixture.files.removeFile(path);
       checkAccepted(size, results);
+      if (stored !== size) throw new Error(`expected ${size} events in the floor's file, found ${stored}`);
     },
   },
   teardown: closePushFixture,

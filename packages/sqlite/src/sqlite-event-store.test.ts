@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -22,6 +22,19 @@ function open(path: string, writer?: SqliteWriter): SqliteEventStore {
   const store = new SqliteEventStore({ path, writer });
   paths.set(store, path);
   return store;
+}
+
+/** How many file descriptors of this process are open on `path` itself (Linux: /proc/self/fd). */
+function connectionsTo(path: string): number {
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === path) count++;
+    } catch {
+      // Closed meanwhile (the directory's own fd, for one).
+    }
+  }
+  return count;
 }
 
 function remove(path: string): void {
@@ -253,8 +266,11 @@ describe('SqliteEventStore', () => {
     });
 
     it('opens with open() once the thread has its connection, and appends at once', async () => {
+      const before = connectionsTo(path);
       store = await SqliteEventStore.open({ path });
       expect(store.writer).toBe('thread');
+      // The store's connection and the writer thread's (fds of this process: threads share them).
+      expect(connectionsTo(path) - before).toBe(2);
       expect(statuses(await store.append('acme', alice.many(2)))).toEqual(['accepted', 'accepted']);
       await store.start(); // started already: at once
     });
@@ -264,10 +280,27 @@ describe('SqliteEventStore', () => {
       // The thread opens the file a few milliseconds from now, and only if it exists.
       remove(path);
       const error = await expectSyncError(() => store!.start(), 'storage');
-      expect(error.message).toMatch(/writer thread stopped \(Could not open/);
+      expect(error.message).toMatch(/writer thread did not start \(Could not open/);
       expect(error.message).toContain(path);
       const appended = await expectSyncError(() => store!.append('acme', alice.many(1)), 'storage');
-      expect(appended.message).toBe(error.message);
+      expect(appended.message).toMatch(/writer thread stopped \(Could not open/);
+    });
+
+    it('fails open with that error, having closed what it opened', async () => {
+      const before = connectionsTo(path);
+      const opening = SqliteEventStore.open({ path });
+      remove(path); // before the thread opens it
+      const error = await expectSyncError(() => opening, 'storage');
+      expect(error.message).toMatch(/writer thread did not start \(Could not open/);
+      expect(connectionsTo(path)).toBe(before);
+    });
+
+    it('fails a start that was waiting when the store closed', async () => {
+      store = new SqliteEventStore({ path });
+      const starting = store.start();
+      const closing = store.close();
+      await expectSyncError(() => starting, 'closed');
+      await closing;
     });
 
     it('stops waiting in start when its signal fires, the thread starting all the same', async () => {

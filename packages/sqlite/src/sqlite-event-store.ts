@@ -246,27 +246,32 @@ export class SqliteEventStore implements ServerEventLog {
    * for the thread themselves); a server calls it to fail at start, not on its first push. The
    * signal ends the wait, not the thread's start.
    *
-   * @throws SyncError `storage` when the writer thread could not open its connection (appends then
-   *   fail with the same error), `closed`; the signal's reason when it fired
+   * @throws SyncError `storage` when the writer thread could not open its connection, or stopped
+   *   since (appends then fail too); `closed` when the store is closed, or was closed meanwhile; the
+   *   signal's reason when it fired
    */
   async start(options?: SignalOptions): Promise<void> {
     this.#checkOpen(options);
     const thread = this.#writerThread;
     if (thread === undefined) return;
     const signal = options?.signal;
-    if (signal === undefined) return thread.ready();
-    let onAbort: (() => void) | undefined;
-    try {
-      await Promise.race([
-        thread.ready(),
-        new Promise<never>((_, reject) => {
-          onAbort = () => reject(abortReason(signal));
-          signal.addEventListener('abort', onAbort, { once: true });
-        }),
-      ]);
-    } finally {
-      signal.removeEventListener('abort', onAbort!);
+    if (signal === undefined) {
+      await thread.ready();
+    } else {
+      let onAbort: (() => void) | undefined;
+      try {
+        await Promise.race([
+          thread.ready(),
+          new Promise<never>((_, reject) => {
+            onAbort = () => reject(abortReason(signal));
+            signal.addEventListener('abort', onAbort, { once: true });
+          }),
+        ]);
+      } finally {
+        signal.removeEventListener('abort', onAbort!);
+      }
     }
+    if (this.#closed) throw closedError();
   }
 
   async append(tenant: string, events: readonly Event[], options?: AppendOptions): Promise<AppendResult[]> {

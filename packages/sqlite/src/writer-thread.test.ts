@@ -26,12 +26,22 @@ describe('WriterThread', () => {
     expect(error.message).toMatch(/no-such-writer\.js is missing: build @eventsync\/sqlite \(pnpm build\)/);
   });
 
-  it('is ready once the thread says so, and appends asked before wait for it in order', async () => {
+  it('is ready once the thread says so, and answers an append asked before', async () => {
     const writer = thread('close-fails');
     const early = writer.append('acme', fields(2));
     await writer.ready();
     expect(await early).toEqual([1, 2]);
     await writer.close().catch(() => {});
+  });
+
+  it('is no longer ready once a started thread stopped', async () => {
+    const writer = thread('exit');
+    await writer.ready();
+    expect(await writer.append('acme', fields(1))).toEqual([1]);
+    await expectSyncError(() => writer.append('acme', fields(1)), 'storage'); // it exits on the second
+    const error = await expectSyncError(() => writer.ready(), 'storage');
+    expect(error.message).toMatch(/writer thread stopped \(the thread exited with code 3\)/);
+    await writer.close();
   });
 
   it('is not ready while the thread has not said so, and still takes appends', async () => {
@@ -49,7 +59,7 @@ describe('WriterThread', () => {
   it('rejects ready with the storage error of a thread that could not open its connection', async () => {
     const writer = thread('stopped');
     const error = await expectSyncError(() => writer.ready(), 'storage');
-    expect(error.message).toMatch(/writer thread stopped \(Could not open log\.db/);
+    expect(error.message).toMatch(/writer thread did not start \(Could not open log\.db/);
     await writer.close();
   });
 

@@ -44,6 +44,8 @@ export class WriterThread {
   readonly #whenIdle: (() => void)[] = [];
   readonly #ready: Promise<void>;
   #settleReady: ((error?: SyncError) => void) | undefined;
+  /** Whether the thread said it had its connection. */
+  #started = false;
   #referenced = false;
   #stopped: { readonly cause: unknown } | undefined;
   #closing: Promise<void> | undefined;
@@ -73,7 +75,8 @@ export class WriterThread {
     });
     this.#ready.catch(() => undefined); // Appends fail with the same error; nobody need ask.
     this.#worker = new Worker(script, { workerData: settings });
-    this.#reference(); // Referenced while it starts, and while appends are pending.
+    this.#worker.unref(); // #referenced says so
+    this.#reference(); // referenced while it starts, and while appends are pending
     this.#worker.on('message', (reply: WriterReply) => this.#reply(reply));
     this.#worker.on('messageerror', (error) => this.#stop(error));
     this.#worker.on('error', (error) => this.#stop(error));
@@ -86,11 +89,13 @@ export class WriterThread {
   }
 
   /**
-   * Resolves once the thread has opened its connection (appends asked before then wait in the
-   * thread's queue); rejects with the `storage` error of a thread that stopped first. The process
-   * stays alive while the thread starts.
+   * Resolves once the thread has opened its connection (appends asked before then wait for it, in
+   * order); rejects with a `storage` error when the thread stopped before (it could not open its
+   * connection) or since (appends fail with the same cause). The process stays alive while the
+   * thread starts.
    */
   ready(): Promise<void> {
+    if (this.#started && this.#stopped !== undefined) return Promise.reject(stoppedError(this.#stopped.cause));
     return this.#ready;
   }
 
@@ -163,6 +168,7 @@ export class WriterThread {
   #reply(reply: WriterReply): void {
     switch (reply.type) {
       case 'ready':
+        this.#started = this.#stopped === undefined;
         this.#settleReady?.();
         this.#reference();
         return;
@@ -196,7 +202,7 @@ export class WriterThread {
     this.#onClosed = undefined;
     if (this.#stopped !== undefined) return;
     this.#stopped = { cause };
-    this.#settleReady?.(stoppedError(cause));
+    this.#settleReady?.(notStartedError(cause));
     const pending = [...this.#posted.splice(0), ...this.#waiting.splice(0)];
     for (const item of pending) {
       item.signal?.removeEventListener('abort', item.onAbort);
@@ -232,6 +238,12 @@ function stoppedError(cause: unknown): SyncError {
       cause,
     },
   );
+}
+
+/** The error of a thread that stopped before it had its connection: the store cannot append at all. */
+function notStartedError(cause: unknown): SyncError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new SyncError('storage', `The SQLite event store's writer thread did not start (${why})`, { cause });
 }
 
 function abortReason(signal: AbortSignal): unknown {
