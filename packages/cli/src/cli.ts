@@ -152,6 +152,7 @@ async function runServe(args: ServeArgs, io: CliIo): Promise<number> {
     running = await serve(app, {
       port: args.port,
       host: args.host,
+      ...(args.keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs: args.keepAliveTimeoutMs }),
       ...(io.signal ? { signal: io.signal } : {}),
       shutdownOn: io.handleSignals ? ['SIGINT', 'SIGTERM'] : [],
     });

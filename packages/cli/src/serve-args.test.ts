@@ -30,6 +30,8 @@ describe('parseServeArgs', () => {
       'main',
       '--cors',
       'https://app.example',
+      '--keep-alive-timeout',
+      '65000',
       '--quiet',
     ]);
     expect(args).toEqual({
@@ -42,6 +44,7 @@ describe('parseServeArgs', () => {
       ]),
       tenant: 'main',
       cors: ['https://app.example'],
+      keepAliveTimeoutMs: 65_000,
       log: false,
     });
   });
@@ -73,6 +76,9 @@ describe('parseServeArgs', () => {
     [['--token', 'a:t1', '--token', 'b:t1'], /two tenants/],
     [['--tenant', ''], /--tenant/],
     [['--db', ''], /--db/],
+    [['--keep-alive-timeout', '1.5'], /--keep-alive-timeout must be a whole number of milliseconds/],
+    [['--keep-alive-timeout', '-1'], /--keep-alive-timeout/],
+    [['--keep-alive-timeout', ''], /--keep-alive-timeout/],
   ])('refuses %j', (argv, message) => {
     expect(() => parseServeArgs(argv)).toThrow(UsageError);
     expect(() => parseServeArgs(argv)).toThrow(message);

@@ -22,6 +22,8 @@ export interface ServeArgs {
   readonly metricsToken?: string;
   /** A folder of a built web app to serve beside the endpoint, from the same origin. */
   readonly static?: string;
+  /** How long an idle kept-alive connection stays open, in milliseconds (`serve`'s `keepAliveTimeoutMs`). */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 /** Defaults of `eventsync serve`. */
@@ -64,6 +66,10 @@ Options:
                      token; also read from EVENTSYNC_METRICS_TOKEN. Without it there is no metrics endpoint.
   --static <dir>     also serves the web app built in this folder (it must hold an index.html) at /,
                      from the same origin as the endpoint; /v1/ and /metrics stay the endpoint's
+  --keep-alive-timeout <ms>
+                     how long an idle kept-alive connection stays open (default: 5000). Behind a load
+                     balancer, make it longer than the balancer's idle timeout (65000 for 60 s); 0 keeps
+                     it open until the client closes it
   --quiet            no request logs (by default one JSON line per request on standard output)
   -h, --help         this help
 
@@ -98,6 +104,7 @@ export function parseServeArgs(
         quiet: { type: 'boolean' },
         'metrics-token': { type: 'string' },
         static: { type: 'string' },
+        'keep-alive-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -139,8 +146,11 @@ export function parseServeArgs(
     throw new UsageError('--metrics-token is made of A-Z a-z 0-9 - . _ ~ + / (and = at the end)');
   }
   if (values.static !== undefined && values.static.trim() === '') throw new UsageError('--static needs a folder');
+  const keepAlive = values['keep-alive-timeout'];
+  const keepAliveTimeoutMs = keepAlive === undefined ? undefined : parseMilliseconds(keepAlive, '--keep-alive-timeout');
   return {
     db,
+    ...(keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs }),
     ...(values.static === undefined ? {} : { static: values.static }),
     ...(metricsToken === undefined ? {} : { metricsToken }),
     ...(postgres === undefined ? {} : { postgres }),
@@ -164,6 +174,14 @@ function parsePort(text: string | undefined): number {
   if (!(port >= 0 && port <= 65_535))
     throw new UsageError(`--port must be a number from 0 to 65535, got ${JSON.stringify(text)}`);
   return port;
+}
+
+function parseMilliseconds(text: string, option: string): number {
+  const value = /^[0-9]{1,10}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError(`${option} must be a whole number of milliseconds, got ${JSON.stringify(text)}`);
+  }
+  return value;
 }
 
 function checkTenantName(tenant: string, what: string): void {

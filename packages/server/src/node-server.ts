@@ -36,6 +36,17 @@ export interface ServeOptions extends SignalOptions {
    */
   readonly shutdownTimeoutMs?: number;
   /**
+   * How long an idle kept-alive connection stays open for the client's next request, in
+   * milliseconds (node:http's `keepAliveTimeout`); 0 keeps it open until the client closes it. Behind
+   * a load balancer or proxy that reuses connections, make it longer than the balancer's own idle
+   * timeout (an AWS ALB's is 60 s: 65000), or the balancer may send a request on a connection the
+   * server is closing and answer its client `502`. The server's `headersTimeout` (and
+   * `requestTimeout`) are raised above it when needed, as node:http asks.
+   *
+   * @defaultValue 5000 (node:http's)
+   */
+  readonly keepAliveTimeoutMs?: number;
+  /**
    * Process signals that shut the server down gracefully, e.g. `['SIGINT', 'SIGTERM']`. A library
    * takes none by default: the program decides what its signals do (the `eventsync` command takes both).
    *
@@ -52,6 +63,8 @@ export const DEFAULT_SERVE_OPTIONS = {
   host: '127.0.0.1',
   /** The default {@link ServeOptions.shutdownTimeoutMs}, in milliseconds: 10 s for requests in flight. */
   shutdownTimeoutMs: 10_000,
+  /** The default {@link ServeOptions.keepAliveTimeoutMs}, in milliseconds: node:http's 5 s. */
+  keepAliveTimeoutMs: 5_000,
   /** The default {@link ServeOptions.shutdownOn}: none, as the program decides what its signals do. */
   shutdownOn: [] as readonly NodeJS.Signals[],
 } as const;
@@ -89,14 +102,30 @@ export interface RunningServer {
  * ```
  */
 export async function serve(app: Servable, options: ServeOptions = {}): Promise<RunningServer> {
-  const { port, host, shutdownTimeoutMs, shutdownOn } = { ...DEFAULT_SERVE_OPTIONS, ...options };
+  const { port, host, shutdownTimeoutMs, shutdownOn, keepAliveTimeoutMs } = { ...DEFAULT_SERVE_OPTIONS, ...options };
   if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) {
     throw new SyncError('invalid_input', `port must be an integer from 0 to 65535, got ${String(port)}`, {
       details: { field: 'port' },
     });
   }
+  if (!Number.isSafeInteger(keepAliveTimeoutMs) || keepAliveTimeoutMs < 0) {
+    throw new SyncError(
+      'invalid_input',
+      `keepAliveTimeoutMs must be a whole number of milliseconds, 0 or more, got ${String(keepAliveTimeoutMs)}`,
+      { details: { field: 'keepAliveTimeoutMs' } },
+    );
+  }
   options.signal?.throwIfAborted();
   const server = createAdaptorServer({ fetch: (request, env) => app.fetch(request, env) }) as Server;
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+  // node:http wants the time allowed for a request's headers (and for the whole request) longer than
+  // an idle kept-alive connection's; 0 (no idle timeout) leaves both as they are.
+  if (keepAliveTimeoutMs > 0 && server.headersTimeout <= keepAliveTimeoutMs) {
+    server.headersTimeout = keepAliveTimeoutMs + 1_000;
+    if (server.requestTimeout > 0 && server.requestTimeout < server.headersTimeout) {
+      server.requestTimeout = server.headersTimeout;
+    }
+  }
   await listen(server, port, host);
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' || host.includes(':') ? `[${address.address}]` : host;

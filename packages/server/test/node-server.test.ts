@@ -1,5 +1,6 @@
 import { MemoryServerEventLog, type Event } from '@eventsync/core';
 import http from 'node:http';
+import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -151,6 +152,42 @@ describe('serve', () => {
     process.emit('SIGTERM');
     await byProcess.closed;
     expect(process.listenerCount('SIGTERM')).toBe(before);
+  });
+
+  it('closes an idle kept-alive connection after keepAliveTimeoutMs, and keeps the header timeout above it', async () => {
+    const handler = createSyncHandler({ store: new MemoryServerEventLog(), tokens: TOKENS });
+    const server = await serve(handler, { port: 0, keepAliveTimeoutMs: 200, shutdownTimeoutMs: 2000 });
+    running.push(server);
+    expect(server.server.keepAliveTimeout).toBe(200);
+    const socket = net.connect(server.port, '127.0.0.1');
+    const closedByServer = new Promise<string>((resolve) => {
+      let answer = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+      socket.once('end', () => resolve(answer));
+    });
+    socket.write('GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bounded = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('still open after 3 s (node:http closes it after 5 s)')), 3_000);
+    });
+    const answer = await Promise.race([closedByServer, bounded]).finally(() => clearTimeout(timer));
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toMatch(/keep-alive/i);
+
+    const longer = await serve(handler, { port: 0, keepAliveTimeoutMs: 65_000 });
+    running.push(longer);
+    expect(longer.server.keepAliveTimeout).toBe(65_000);
+    expect(longer.server.headersTimeout).toBeGreaterThan(65_000);
+    expect(longer.server.requestTimeout === 0 || longer.server.requestTimeout >= longer.server.headersTimeout).toBe(
+      true,
+    );
+    for (const keepAliveTimeoutMs of [-1, 1.5, Number.NaN]) {
+      await expect(serve(handler, { port: 0, keepAliveTimeoutMs })).rejects.toMatchObject({
+        code: 'invalid_input',
+        details: { field: 'keepAliveTimeoutMs' },
+      });
+    }
   });
 
   it('says clearly that a port is in use', async () => {
