@@ -207,7 +207,8 @@ describe('two SyncManagers over HttpTransport through the server on a SQLite fil
         inFlight--;
       }
     };
-    const alice = device('alice', ALICE, { pushBatchSize: 600 }, { maxBatchSize: 100, pushWindow: 3, fetch });
+    // No pushBatchSize: the manager pushes the transport's preferredPushSize, 100 × 3 × 2 = 600 events.
+    const alice = device('alice', ALICE, {}, { maxBatchSize: 100, pushWindow: 3, fetch });
     const carol = device('carol', CAROL);
     await alice.manager.append([{ type: 'todo.added', aggregateId: 'todo-1', data: { title: 'Milk' } }]);
     await syncUntilQuiet([alice, carol]);

@@ -87,6 +87,51 @@ describe('SyncManager', () => {
     });
   });
 
+  describe('push batches', () => {
+    /** A client whose transport says `preferredPushSize` (when given), recording each push's size. */
+    function sizedClient(preferredPushSize: number | undefined, pushBatchSize?: number) {
+      const sizes: number[] = [];
+      const client = world.client('a', {
+        ...(pushBatchSize === undefined ? {} : { pushBatchSize }),
+        wrap: (transport) => ({
+          ...spyPush(transport, (events) => sizes.push(events.length)),
+          ...(preferredPushSize === undefined ? {} : { preferredPushSize }),
+        }),
+      });
+      return { ...client, sizes };
+    }
+
+    const tasks = (count: number) => Array.from({ length: count }, (_, i) => todo(`t${i}`, `task ${i}`, 'todo.added'));
+
+    it("are the transport's preferredPushSize when no pushBatchSize is given, else 500", async () => {
+      const sized = sizedClient(300);
+      await sized.manager.append(tasks(700));
+      await sized.manager.sync();
+      expect(sized.sizes).toEqual([300, 300, 100]);
+      expect(await serverIds(world)).toHaveLength(700);
+
+      const plain = sizedClient(undefined);
+      await plain.manager.append(tasks(700));
+      await plain.manager.sync();
+      expect(plain.sizes).toEqual([500, 200]);
+    });
+
+    it('are pushBatchSize when it is given, whatever the transport prefers', async () => {
+      const sized = sizedClient(300, 250);
+      await sized.manager.append(tasks(600));
+      await sized.manager.sync();
+      expect(sized.sizes).toEqual([250, 250, 100]);
+    });
+
+    it("refuses a transport's preferredPushSize that is not a positive integer, naming it", () => {
+      for (const preferredPushSize of [0, 1.5, -4, Number.NaN]) {
+        expect(() => sizedClient(preferredPushSize)).toThrow(
+          expect.objectContaining({ code: 'invalid_input', details: { field: 'transport.preferredPushSize' } }),
+        );
+      }
+    });
+  });
+
   describe('sync', () => {
     it("pushes local events and pulls other clients', so both logs equal the server's", async () => {
       const a = world.client('a');

@@ -44,9 +44,11 @@ export interface SyncManagerOptions {
   /** Bounds on the events `append` makes. @defaultValue `DEFAULT_EVENT_LIMITS` */
   readonly limits?: EventLimits;
   /**
-   * The most events per push request.
+   * The most events per push: per `transport.push` call, which a transport may send as several
+   * requests (see `Transport.preferredPushSize`).
    *
-   * @defaultValue 500
+   * @defaultValue the transport's `preferredPushSize` (`HttpTransport`: 8,000, sent as a push chain of
+   *   requests of 1,000, up to 4 at once), else 500
    */
   readonly pushBatchSize?: number;
   /**
@@ -88,7 +90,10 @@ export interface SyncManagerOptions {
 
 /** The defaults of the {@link SyncManagerOptions} sizes. */
 export const DEFAULT_SYNC_MANAGER_OPTIONS = {
-  /** 500 events per push request; see {@link SyncManagerOptions.pushBatchSize}. */
+  /**
+   * 500 events per push, for a transport without a `preferredPushSize`; see
+   * {@link SyncManagerOptions.pushBatchSize}.
+   */
   pushBatchSize: 500,
   /** 1000 events per pull request; see {@link SyncManagerOptions.pullPageSize}. */
   pullPageSize: 1000,
@@ -204,10 +209,12 @@ export class SyncManager {
     this.#timers = options.timers ?? realTimers;
     const clock = options.clock ?? new HybridLogicalClock({ node: clientId, now: () => this.#timers.now() });
     this.#factory = new EventFactory({ clientId, clock, ...(options.limits ? { limits: options.limits } : {}) });
-    this.#pushBatchSize = positive(
-      options.pushBatchSize ?? DEFAULT_SYNC_MANAGER_OPTIONS.pushBatchSize,
-      'pushBatchSize',
-    );
+    this.#pushBatchSize =
+      options.pushBatchSize !== undefined
+        ? positive(options.pushBatchSize, 'pushBatchSize')
+        : transport.preferredPushSize !== undefined
+          ? positive(transport.preferredPushSize, 'transport.preferredPushSize')
+          : DEFAULT_SYNC_MANAGER_OPTIONS.pushBatchSize;
     this.#pullPageSize = positive(options.pullPageSize ?? DEFAULT_SYNC_MANAGER_OPTIONS.pullPageSize, 'pullPageSize');
     this.#maxRounds = positive(options.maxRounds ?? DEFAULT_SYNC_MANAGER_OPTIONS.maxRounds, 'maxRounds');
     const connectivity = options.connectivity ?? defaultConnectivity();

@@ -54,6 +54,15 @@ export interface TransportSubscription {
  * after {@link Transport.close}.
  */
 export interface Transport {
+  /**
+   * How many events this transport takes best in one {@link Transport.push} call, when it splits a
+   * push into several requests of its own (`HttpTransport`: `maxBatchSize` × `pushWindow` × 2, sent as
+   * a push chain whose requests overlap). A `SyncManager` given no `pushBatchSize` pushes batches of
+   * this size. Leave it out when each push is one request, which the server bounds
+   * (`maxEventsPerPush`): the manager then pushes batches of 500.
+   */
+  readonly preferredPushSize?: number;
+
   /** Pushes a batch; the server answers per event, in the batch's order. */
   push(events: readonly Event[], options?: SignalOptions): Promise<AppendResult[]>;
 

@@ -6,7 +6,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { BASE_URL, MockSyncServer, problemResponse, type SeenRequest } from '../../test/mock-sync-server.js';
 import type { PushChain } from '../protocol/wire.js';
 import { parseRetryAfter } from './http-error.js';
-import { HttpTransport, type HttpTransportOptions, type TokenRequest } from './http-transport.js';
+import {
+  DEFAULT_HTTP_TRANSPORT_OPTIONS,
+  HttpTransport,
+  type HttpTransportOptions,
+  type TokenRequest,
+} from './http-transport.js';
 
 const network = setupServer();
 beforeAll(() => network.listen({ onUnhandledRequest: 'error' }));
@@ -662,6 +667,14 @@ describe('HttpTransport push chains', () => {
     ]);
     expect(chainsOf(pushes())).toEqual([undefined, undefined, undefined]);
     expect(most()).toBe(1);
+  });
+
+  it('prefers pushes of two windows: maxBatchSize × pushWindow × 2 events, one batch without a window', () => {
+    expect(connect().preferredPushSize).toBe(
+      DEFAULT_HTTP_TRANSPORT_OPTIONS.maxBatchSize * DEFAULT_HTTP_TRANSPORT_OPTIONS.pushWindow * 2,
+    );
+    expect(connect({ maxBatchSize: 250, pushWindow: 3 }).preferredPushSize).toBe(1500);
+    expect(connect({ maxBatchSize: 250, pushWindow: 1 }).preferredPushSize).toBe(250);
   });
 
   it('refuses a pushWindow that is not a positive integer, naming it', async () => {

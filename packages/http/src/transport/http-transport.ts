@@ -264,14 +264,25 @@ export class HttpTransport implements Transport {
   }
 
   /**
+   * How many events a `SyncManager` given no `pushBatchSize` hands this transport per push:
+   * `maxBatchSize` × `pushWindow` × 2 (8,000 by default), sent as one push chain. Its first request
+   * goes alone (until the server shows it keeps chains), so two windows' worth keeps the window full
+   * most of the way. With `pushWindow: 1`, `maxBatchSize`.
+   */
+  get preferredPushSize(): number {
+    return this.#pushWindow === 1 ? this.#maxBatchSize : this.#maxBatchSize * this.#pushWindow * 2;
+  }
+
+  /**
    * Pushes `events` and answers per event, in order, with the same ids.
    *
    * A push of at most `maxBatchSize` events is one request. A larger one is split into batches of
    * `maxBatchSize`, sent as one push chain (a fresh random id per push): the first batch alone, then,
    * once its answer echoed the chain, up to `pushWindow` requests in flight at once, which the server
-   * decides one after the other, in order; the answers are used in order. The results are those of sending the batches one request after the other. With
-   * `pushWindow: 1`, or once the server showed it cannot keep chains (see
-   * {@link HttpTransportOptions.pushWindow}), the batches go one request after the other.
+   * decides one after the other, in order; the answers are used in order. The results are those of
+   * sending the batches one request after the other. With `pushWindow: 1`, or once the server showed
+   * it cannot keep chains (see {@link HttpTransportOptions.pushWindow}), the batches go one request
+   * after the other.
    *
    * Once an event of an aggregate is a `conflict`, its later events in the push are answered
    * `conflict` without being stored (not sent at all when the conflict is known in time), as the
