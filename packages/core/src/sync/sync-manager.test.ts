@@ -2,6 +2,8 @@ import { FakeClock, expectSyncError } from '@eventsync/testkit';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Conflict, ConflictResolver } from '../conflict/conflict.js';
 import type { Event } from '../event/event.js';
+import type { AppendResult } from '../server/server-event-log.js';
+import { partialPushError } from '../transport/partial-push.js';
 import { SyncError } from '../errors/sync-error.js';
 import { CursorVersion } from '../version/cursor-version.js';
 import { MemoryEventStore } from '../store/memory-event-store.js';
@@ -16,6 +18,7 @@ import {
   rejecting,
   spyPull,
   spyPush,
+  intercept,
 } from './test-support.js';
 
 type World = ReturnType<typeof createWorld>;
@@ -116,11 +119,103 @@ describe('SyncManager', () => {
       expect(plain.sizes).toEqual([500, 200]);
     });
 
+    it("follow the transport's preferredPushSize as it changes", async () => {
+      const sizes: number[] = [];
+      const a = world.client('a', {
+        wrap: (transport) => {
+          const spied = spyPush(transport, (events) => sizes.push(events.length));
+          // It stopped chaining after its first push.
+          return Object.defineProperty(spied, 'preferredPushSize', { get: () => (sizes.length === 0 ? 300 : 100) });
+        },
+      });
+      await a.manager.append(tasks(500));
+      await a.manager.sync();
+      expect(sizes).toEqual([300, 100, 100]);
+    });
+
     it('are pushBatchSize when it is given, whatever the transport prefers', async () => {
       const sized = sizedClient(300, 250);
       await sized.manager.append(tasks(600));
       await sized.manager.sync();
       expect(sized.sizes).toEqual([250, 250, 100]);
+    });
+
+    /**
+     * A client whose transport sends each push in parts of `part` events, as a splitting transport
+     * does, and fails the part holding the `failAt`-th event it is handed overall (0-based) with
+     * `failure(events of that part)`, reporting the results so far as `partialPushError` does.
+     * `sent` lists the ids of every event it sent to the server.
+     */
+    function splittingClient(part: number, failAt: number, failure: (events: readonly Event[]) => SyncError) {
+      const sent: string[] = [];
+      let handed = 0;
+      const client = world.client('a', {
+        pushBatchSize: 1_000,
+        wrap: (transport) =>
+          intercept(transport, {
+            push: async (events, options) => {
+              const results: AppendResult[] = [];
+              for (let start = 0; start < events.length; start += part) {
+                const chunk = events.slice(start, start + part);
+                if (handed <= failAt && failAt < handed + chunk.length) {
+                  handed = Number.POSITIVE_INFINITY; // once
+                  throw partialPushError(failure(chunk), results, events.length);
+                }
+                handed += chunk.length;
+                sent.push(...chunk.map((event) => event.id));
+                results.push(...(await transport.push(chunk, options)));
+              }
+              return results;
+            },
+          }),
+      });
+      return { ...client, sent };
+    }
+
+    it('keeps what a failed push had stored before it failed: acknowledged, not sent again', async () => {
+      const a = splittingClient(100, 250, () => new SyncError('network', 'connection reset'));
+      const acknowledged: string[] = [];
+      a.manager.on('event.acknowledged', ({ acks }) => acknowledged.push(...acks.map((ack) => ack.id)));
+      const written = await a.manager.append(tasks(400));
+      await expectSyncError(() => a.manager.sync(), 'network');
+      expect(acknowledged).toEqual(written.slice(0, 200).map((event) => event.id));
+      expect(a.manager.status.pending).toBe(200);
+      expect(await a.manager.sync()).toMatchObject({ pushed: 200 });
+      expect(a.sent).toEqual(written.map((event) => event.id)); // each sent once
+      expect(await serverIds(world)).toEqual(written.map((event) => event.id));
+    });
+
+    it('keeps what a push had stored before an event too large for the server, and sends only the rest again', async () => {
+      let big: Event | undefined;
+      const a = splittingClient(100, 150, (chunk) => {
+        big = chunk.find((event) => event.type === 'todo.huge');
+        return new SyncError('limit_exceeded', 'Event is larger than maxEventBytes (1024)', {
+          details: { limit: 'maxEventBytes', max: 1024, eventId: big!.id },
+        });
+      });
+      const drafts = tasks(300);
+      drafts[150] = todo('t150', 'huge', 'todo.huge');
+      const written = await a.manager.append(drafts);
+      expect(await a.manager.sync()).toMatchObject({ pushed: 299, rejected: 1 });
+      expect(await a.manager.eventState(big!.id)).toMatchObject({ status: 'rejected', code: 'too_large' });
+      const rest = written.filter((event) => event.id !== big!.id).map((event) => event.id);
+      expect(a.sent).toEqual(rest); // the first 100 once, not again after the failure
+      expect(await serverIds(world)).toEqual(rest);
+    });
+
+    it('ignores results a failed push reports for other events than the first of the batch', async () => {
+      const a = world.client('a', {
+        wrap: (transport) =>
+          intercept(transport, {
+            push: async (events, options) => {
+              const results = await transport.push(events.slice(1, 3), options); // not the first two
+              throw partialPushError(new SyncError('network', 'gone'), results, events.length);
+            },
+          }),
+      });
+      await a.manager.append(tasks(5));
+      await expectSyncError(() => a.manager.sync(), 'network');
+      expect(a.manager.status.pending).toBe(5);
     });
 
     it("refuses a transport's preferredPushSize that is not a positive integer, naming it", () => {

@@ -176,7 +176,8 @@ export class SyncManager {
   readonly #transport: Transport;
   readonly #resolver: ConflictResolver;
   readonly #factory: EventFactory;
-  readonly #pushBatchSize: number;
+  /** `options.pushBatchSize`; without it, each push asks the transport (see #pushSize). */
+  readonly #pushBatchSize: number | undefined;
   readonly #pullPageSize: number;
   readonly #maxRounds: number;
   readonly #timers: SyncTimers;
@@ -210,11 +211,8 @@ export class SyncManager {
     const clock = options.clock ?? new HybridLogicalClock({ node: clientId, now: () => this.#timers.now() });
     this.#factory = new EventFactory({ clientId, clock, ...(options.limits ? { limits: options.limits } : {}) });
     this.#pushBatchSize =
-      options.pushBatchSize !== undefined
-        ? positive(options.pushBatchSize, 'pushBatchSize')
-        : transport.preferredPushSize !== undefined
-          ? positive(transport.preferredPushSize, 'transport.preferredPushSize')
-          : DEFAULT_SYNC_MANAGER_OPTIONS.pushBatchSize;
+      options.pushBatchSize === undefined ? undefined : positive(options.pushBatchSize, 'pushBatchSize');
+    this.#pushSize(); // a transport's preferredPushSize that is not a positive integer fails here, not at the first sync
     this.#pullPageSize = positive(options.pullPageSize ?? DEFAULT_SYNC_MANAGER_OPTIONS.pullPageSize, 'pullPageSize');
     this.#maxRounds = positive(options.maxRounds ?? DEFAULT_SYNC_MANAGER_OPTIONS.maxRounds, 'maxRounds');
     const connectivity = options.connectivity ?? defaultConnectivity();
@@ -775,7 +773,7 @@ export class SyncManager {
     let conflicts = 0;
     let afterSeq = 0;
     for (;;) {
-      const entries = await this.#store.pending({ afterSeq, limit: this.#pushBatchSize, signal });
+      const entries = await this.#store.pending({ afterSeq, limit: this.#pushSize(), signal });
       if (entries.length === 0) return conflicts;
       const startSeq = afterSeq;
       afterSeq = (entries.at(-1) as OutboxEntry).localSeq;
@@ -785,6 +783,12 @@ export class SyncManager {
       try {
         results = await this.#transport.push(batch, { signal });
       } catch (error) {
+        // The events answered before the failure (a transport that sent the batch in parts says which)
+        // are settled first: they are stored or refused already, so nothing sends them again.
+        const answered = answeredBefore(error, batch);
+        if (answered.length > 0) {
+          conflicts += await this.#settlePushed(batch.slice(0, answered.length), answered, totals, blocked, signal);
+        }
         // One event the server will never take (too large for its limit) must not block the outbox for
         // ever: it is rejected with the server's reason, and the push goes on without it.
         const tooLarge = isSyncError(error, 'limit_exceeded') ? error.details.eventId : undefined;
@@ -803,36 +807,64 @@ export class SyncManager {
       if (results.length !== batch.length || results.some((result, i) => result.id !== (batch[i] as Event).id)) {
         throw new SyncError('protocol', 'The server answered a push with results that do not match the batch');
       }
-      const acks: { id: string; version: CursorVersion }[] = [];
-      const rejections: { id: string; code: string; reason: string }[] = [];
-      for (const [i, result] of results.entries()) {
-        const event = batch[i] as Event;
-        if (result.status === 'accepted' || result.status === 'duplicate')
-          acks.push({ id: result.id, version: result.version });
-        else if (result.status === 'rejected')
-          rejections.push({ id: result.id, code: result.code, reason: result.reason });
-        else {
-          conflicts++;
-          blocked.add(event.aggregateId);
-          this.#suspects.add(event.aggregateId);
-        }
-      }
-      if (acks.length > 0) {
-        await this.#store.acknowledge(acks, { signal });
-        totals.pushed += acks.length;
-        totals.acknowledged += acks.length;
-        this.#emitter.emit('event.acknowledged', { acks });
-      }
-      if (rejections.length > 0) {
-        await this.#store.reject(rejections, { signal });
-        totals.rejected += rejections.length;
-        const byId = new Map(batch.map((event) => [event.id, event]));
-        this.#emitter.emit('event.rejected', {
-          rejections: rejections.map((item) => ({ ...item, event: byId.get(item.id) as Event })),
-        });
-      }
-      await this.#refreshCounts();
+      conflicts += await this.#settlePushed(batch, results, totals, blocked, signal);
     }
+  }
+
+  /** How many outbox events one push takes: `pushBatchSize`, else the transport's preferred size now, else 500. */
+  #pushSize(): number {
+    if (this.#pushBatchSize !== undefined) return this.#pushBatchSize;
+    const preferred = this.#transport.preferredPushSize;
+    return preferred === undefined
+      ? DEFAULT_SYNC_MANAGER_OPTIONS.pushBatchSize
+      : positive(preferred, 'transport.preferredPushSize');
+  }
+
+  /**
+   * Records the server's answers to pushed events (`results[i]` answers `pushed[i]`): accepted and
+   * duplicate ones acknowledged, rejected ones recorded, and the aggregates that met a conflict
+   * added to `blocked` (their later events wait for the next round).
+   *
+   * @returns how many events met a conflict.
+   */
+  async #settlePushed(
+    pushed: readonly Event[],
+    results: readonly AppendResult[],
+    totals: Totals,
+    blocked: Set<string>,
+    signal: AbortSignal,
+  ): Promise<number> {
+    let conflicts = 0;
+    const acks: { id: string; version: CursorVersion }[] = [];
+    const rejections: { id: string; code: string; reason: string }[] = [];
+    for (const [i, result] of results.entries()) {
+      const event = pushed[i] as Event;
+      if (result.status === 'accepted' || result.status === 'duplicate')
+        acks.push({ id: result.id, version: result.version });
+      else if (result.status === 'rejected')
+        rejections.push({ id: result.id, code: result.code, reason: result.reason });
+      else {
+        conflicts++;
+        blocked.add(event.aggregateId);
+        this.#suspects.add(event.aggregateId);
+      }
+    }
+    if (acks.length > 0) {
+      await this.#store.acknowledge(acks, { signal });
+      totals.pushed += acks.length;
+      totals.acknowledged += acks.length;
+      this.#emitter.emit('event.acknowledged', { acks });
+    }
+    if (rejections.length > 0) {
+      await this.#store.reject(rejections, { signal });
+      totals.rejected += rejections.length;
+      const byId = new Map(pushed.map((event) => [event.id, event]));
+      this.#emitter.emit('event.rejected', {
+        rejections: rejections.map((item) => ({ ...item, event: byId.get(item.id) as Event })),
+      });
+    }
+    await this.#refreshCounts();
+    return conflicts;
   }
 
   /**
@@ -912,6 +944,31 @@ function toSyncError(error: unknown): SyncError {
 function sameValue(a: unknown, b: unknown): boolean {
   if (a instanceof CursorVersion && b instanceof CursorVersion) return a.equals(b);
   return Object.is(a, b);
+}
+
+/**
+ * The results a failed push carries for the first events of `batch` (`partialPushError`'s
+ * `details.results`), when they are well-formed and answer those events in order; otherwise none.
+ */
+function answeredBefore(error: unknown, batch: readonly Event[]): AppendResult[] {
+  const results = isSyncError(error) ? error.details.results : undefined;
+  if (!Array.isArray(results) || results.length === 0 || results.length > batch.length) return [];
+  const wellFormed = results.every((result: unknown, i) => {
+    const item = result as Partial<Record<string, unknown>> | null;
+    if (typeof item !== 'object' || item === null || item.id !== (batch[i] as Event).id) return false;
+    switch (item.status) {
+      case 'accepted':
+      case 'duplicate':
+        return item.version instanceof CursorVersion;
+      case 'rejected':
+        return typeof item.code === 'string' && typeof item.reason === 'string';
+      case 'conflict':
+        return true;
+      default:
+        return false;
+    }
+  });
+  return wellFormed ? (results as AppendResult[]) : [];
 }
 
 function positive(value: number, field: string): number {

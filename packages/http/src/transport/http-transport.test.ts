@@ -842,10 +842,12 @@ describe('HttpTransport push chains', () => {
       }),
     );
     const transport = connect({ maxBatchSize: 2 });
+    expect(transport.preferredPushSize).toBe(2 * DEFAULT_HTTP_TRANSPORT_OPTIONS.pushWindow * 2);
     const batch = alice.many(8);
     const results = await transport.push(batch);
     expect(idsOf(results)).toEqual(idsOf(batch));
     expect(results.map(versionOf)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8']);
+    expect(transport.preferredPushSize).toBe(2); // one request per push from now on
     await expectStored(batch);
     const seen = [...pushes(nodeA), ...pushes(nodeB)];
     const chained = seen.filter((request) => request.chain !== undefined);

@@ -267,10 +267,11 @@ export class HttpTransport implements Transport {
    * How many events a `SyncManager` given no `pushBatchSize` hands this transport per push:
    * `maxBatchSize` × `pushWindow` × 2 (8,000 by default), sent as one push chain. Its first request
    * goes alone (until the server shows it keeps chains), so two windows' worth keeps the window full
-   * most of the way. With `pushWindow: 1`, `maxBatchSize`.
+   * most of the way. `maxBatchSize` (one request per push) with `pushWindow: 1`, and once this
+   * transport stopped chaining (the server cannot keep chains).
    */
   get preferredPushSize(): number {
-    return this.#pushWindow === 1 ? this.#maxBatchSize : this.#maxBatchSize * this.#pushWindow * 2;
+    return this.#pushWindow === 1 || !this.#chaining ? this.#maxBatchSize : this.#maxBatchSize * this.#pushWindow * 2;
   }
 
   /**
