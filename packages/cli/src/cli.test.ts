@@ -116,10 +116,22 @@ describe('eventsync', () => {
     expect(serving.stdout.at(-1)).toBe('eventsync: stopped');
 
     // The events are on disk: a second run serves them.
-    const again = run(['serve', '--db', db, '--port', '0', '--token', 'acme:tok-a', '--quiet']);
+    const again = run([
+      'serve',
+      '--db',
+      db,
+      '--port',
+      '0',
+      '--token',
+      'acme:tok-a',
+      '--quiet',
+      '--keep-alive-timeout',
+      '65000',
+    ]);
     const url2 = await urlOf(again.stdout);
     const latest = await fetch(`${url2}/v1/version`, { headers: { Authorization: 'Bearer tok-a' } });
     expect(await latest.json()).toEqual({ latest: '1' });
+    expect(latest.headers.get('keep-alive')).toBe('timeout=65'); // node:http says its keepAliveTimeout
     again.stop.abort();
     expect(await again.exit).toBe(0);
     expect(again.stdout.some((line) => line.startsWith('{'))).toBe(false);

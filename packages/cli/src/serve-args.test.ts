@@ -78,6 +78,8 @@ describe('parseServeArgs', () => {
     [['--db', ''], /--db/],
     [['--keep-alive-timeout', '1.5'], /--keep-alive-timeout must be a whole number of milliseconds/],
     [['--keep-alive-timeout', '-1'], /--keep-alive-timeout/],
+    [['--keep-alive-timeout', '0'], /--keep-alive-timeout must be a whole number of milliseconds from 1/],
+    [['--keep-alive-timeout', '2147483648'], /--keep-alive-timeout/],
     [['--keep-alive-timeout', ''], /--keep-alive-timeout/],
   ])('refuses %j', (argv, message) => {
     expect(() => parseServeArgs(argv)).toThrow(UsageError);

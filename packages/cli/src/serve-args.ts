@@ -68,8 +68,7 @@ Options:
                      from the same origin as the endpoint; /v1/ and /metrics stay the endpoint's
   --keep-alive-timeout <ms>
                      how long an idle kept-alive connection stays open (default: 5000). Behind a load
-                     balancer, make it longer than the balancer's idle timeout (65000 for 60 s); 0 keeps
-                     it open until the client closes it
+                     balancer, make it longer than the balancer's idle timeout (65000 for 60 s)
   --quiet            no request logs (by default one JSON line per request on standard output)
   -h, --help         this help
 
@@ -178,11 +177,16 @@ function parsePort(text: string | undefined): number {
 
 function parseMilliseconds(text: string, option: string): number {
   const value = /^[0-9]{1,10}$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value)) {
-    throw new UsageError(`${option} must be a whole number of milliseconds, got ${JSON.stringify(text)}`);
+  if (!(value >= 1 && value <= MAX_TIMEOUT_MS)) {
+    throw new UsageError(
+      `${option} must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(text)}`,
+    );
   }
   return value;
 }
+
+/** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 
 function checkTenantName(tenant: string, what: string): void {
   if (tenant.length === 0 || tenant.length > 256) {

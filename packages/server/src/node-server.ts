@@ -37,11 +37,11 @@ export interface ServeOptions extends SignalOptions {
   readonly shutdownTimeoutMs?: number;
   /**
    * How long an idle kept-alive connection stays open for the client's next request, in
-   * milliseconds (node:http's `keepAliveTimeout`); 0 keeps it open until the client closes it. Behind
-   * a load balancer or proxy that reuses connections, make it longer than the balancer's own idle
-   * timeout (an AWS ALB's is 60 s: 65000), or the balancer may send a request on a connection the
-   * server is closing and answer its client `502`. The server's `headersTimeout` (and
-   * `requestTimeout`) are raised above it when needed, as node:http asks.
+   * milliseconds (node:http's `keepAliveTimeout`), from 1 to 2^31 − 1. Behind a load balancer or
+   * proxy that reuses connections, make it longer than the balancer's own idle timeout (an AWS ALB's
+   * is 60 s: 65000), or the balancer may send a request on a connection the server is closing and
+   * answer its client `502`. It does not lengthen the time a request's headers may take
+   * (`headersTimeout`, 60 s), which node:http counts from the request's first byte.
    *
    * @defaultValue 5000 (node:http's)
    */
@@ -54,6 +54,9 @@ export interface ServeOptions extends SignalOptions {
    */
   readonly shutdownOn?: readonly NodeJS.Signals[];
 }
+
+/** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 
 /** The defaults of {@link ServeOptions}. */
 export const DEFAULT_SERVE_OPTIONS = {
@@ -102,30 +105,23 @@ export interface RunningServer {
  * ```
  */
 export async function serve(app: Servable, options: ServeOptions = {}): Promise<RunningServer> {
-  const { port, host, shutdownTimeoutMs, shutdownOn, keepAliveTimeoutMs } = { ...DEFAULT_SERVE_OPTIONS, ...options };
+  const { port, host, shutdownTimeoutMs, shutdownOn } = { ...DEFAULT_SERVE_OPTIONS, ...options };
+  const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? DEFAULT_SERVE_OPTIONS.keepAliveTimeoutMs;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) {
     throw new SyncError('invalid_input', `port must be an integer from 0 to 65535, got ${String(port)}`, {
       details: { field: 'port' },
     });
   }
-  if (!Number.isSafeInteger(keepAliveTimeoutMs) || keepAliveTimeoutMs < 0) {
+  if (!Number.isSafeInteger(keepAliveTimeoutMs) || keepAliveTimeoutMs < 1 || keepAliveTimeoutMs > MAX_TIMEOUT_MS) {
     throw new SyncError(
       'invalid_input',
-      `keepAliveTimeoutMs must be a whole number of milliseconds, 0 or more, got ${String(keepAliveTimeoutMs)}`,
+      `keepAliveTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got ${String(keepAliveTimeoutMs)}`,
       { details: { field: 'keepAliveTimeoutMs' } },
     );
   }
   options.signal?.throwIfAborted();
   const server = createAdaptorServer({ fetch: (request, env) => app.fetch(request, env) }) as Server;
   server.keepAliveTimeout = keepAliveTimeoutMs;
-  // node:http wants the time allowed for a request's headers (and for the whole request) longer than
-  // an idle kept-alive connection's; 0 (no idle timeout) leaves both as they are.
-  if (keepAliveTimeoutMs > 0 && server.headersTimeout <= keepAliveTimeoutMs) {
-    server.headersTimeout = keepAliveTimeoutMs + 1_000;
-    if (server.requestTimeout > 0 && server.requestTimeout < server.headersTimeout) {
-      server.requestTimeout = server.headersTimeout;
-    }
-  }
   await listen(server, port, host);
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' || host.includes(':') ? `[${address.address}]` : host;
