@@ -4,7 +4,7 @@
 export { createSyncHandler } from './sync-handler.js';
 export { pushEvents } from './push-events.js';
 export type { PushEventsOptions } from './push-events.js';
-export { PushChains, PUSH_CHAIN_TTL_MS } from './push-chains.js';
+export { PushChains, PUSH_CHAIN_TTL_MS, PUSH_CHAIN_UNSEEN_WAIT_MS } from './push-chains.js';
 export type { ChainTurn, PushChainsOptions } from './push-chains.js';
 export type {
   CloseOptions,

@@ -262,6 +262,22 @@ describe('PushChains', () => {
     expect(chains.waiting).toBe(0);
   });
 
+  it('answers chain_unknown after unseenWaitMs, not waitMs, for a chain no push of which reached this node', async () => {
+    const chains = new PushChains({ waitMs: 60_000, unseenWaitMs: 20, maxChains: 10 });
+    expect(await refusal(chains.turn(tenant, { id: 'elsewhere', seq: 3 }))).toBe('chain_unknown');
+    expect(chains.waiting).toBe(0);
+  });
+
+  it('waits waitMs from its arrival once a push of its chain arrives, though it came first', async () => {
+    const chains = new PushChains({ waitMs: 60_000, unseenWaitMs: 20, maxChains: 10 });
+    const second = chains.turn(tenant, { id: 'late-first', seq: 1 });
+    const first = await chains.turn(tenant, { id: 'late-first', seq: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 60)); // push 0 is decided slowly, past unseenWaitMs
+    first.done([], () => undefined);
+    (await second).done([], () => undefined);
+    expect(chains.waiting).toBe(0);
+  });
+
   it('carries the aggregates of conflict results to the later turns', async () => {
     const chains = new PushChains({ waitMs: 10_000, maxChains: 10 });
     const first = await chains.turn(tenant, { id: 'a', seq: 0 });

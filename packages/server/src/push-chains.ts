@@ -7,10 +7,23 @@ const MAX_TIMER_MS = 2_147_483_647;
 /** How long a chain is remembered after its last push was decided, in milliseconds. */
 export const PUSH_CHAIN_TTL_MS = 60_000;
 
+/** The default {@link PushChainsOptions.unseenWaitMs}: 1 s for a push of a chain this node never saw. */
+export const PUSH_CHAIN_UNSEEN_WAIT_MS = 1_000;
+
 /** Options of {@link PushChains}. */
 export interface PushChainsOptions {
   /** How long a push waits for the chain's previous push to be decided, in milliseconds. */
   readonly waitMs: number;
+  /**
+   * How long a push waits, at most, while this node has seen no push of its chain, in milliseconds.
+   * A client sends a chain's first push alone and the next ones only once it was answered, so a
+   * later push of a chain this node never saw follows pushes that went to another node (several
+   * nodes without sticky routing), or a chain this node forgot: waiting `waitMs` would only delay
+   * its `chain_unknown`. Once a push of the chain arrives, the wait is `waitMs` from the push's arrival.
+   *
+   * @defaultValue {@link PUSH_CHAIN_UNSEEN_WAIT_MS}, or `waitMs` when shorter
+   */
+  readonly unseenWaitMs?: number;
   /** The most chains remembered at once; past it, the chain idle the longest is forgotten. */
   readonly maxChains: number;
   /**
@@ -72,6 +85,7 @@ export class PushChains {
   readonly #chains = new Map<string, ChainState>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #waitMs: number;
+  readonly #unseenWaitMs: number;
   readonly #maxChains: number;
   readonly #maxChainsPerTenant: number;
   /** How many chains each tenant has in `#chains`. */
@@ -81,6 +95,7 @@ export class PushChains {
 
   constructor(options: PushChainsOptions) {
     this.#waitMs = options.waitMs;
+    this.#unseenWaitMs = Math.min(options.unseenWaitMs ?? PUSH_CHAIN_UNSEEN_WAIT_MS, options.waitMs);
     this.#maxChains = options.maxChains;
     this.#maxChainsPerTenant = options.maxChainsPerTenant ?? options.maxChains;
     this.#ttlMs = options.ttlMs ?? PUSH_CHAIN_TTL_MS;
@@ -102,7 +117,8 @@ export class PushChains {
 
   /**
    * Waits for push `chain.seq` of `tenant`'s chain `chain.id` to have its turn: at once for seq 0,
-   * otherwise once the push before it was decided on this node.
+   * otherwise once the push before it was decided on this node (waiting `unseenWaitMs` at most while
+   * no push of the chain reached this node, `waitMs` once one did).
    *
    * @throws SyncError `conflict` with `details.problem` `chain_broken` (an earlier push of the chain
    *   failed or was refused, or this seq was used already) or `chain_unknown` (the previous push was
@@ -116,10 +132,16 @@ export class PushChains {
       if (this.#chains.has(key)) throw broken(chain, 'its id was used already');
       this.#remember(key, { next: 0, busy: false, brokenAt: Infinity, blocked: new Map(), expiresAt: 0 });
     }
-    const deadline = this.#now() + this.#waitMs;
+    const arrived = this.#now();
+    let seen = this.#chains.has(key);
+    let deadline = arrived + (seen ? this.#waitMs : this.#unseenWaitMs);
     for (;;) {
       if (signal?.aborted) throw aborted(signal);
       const state = this.#chains.get(key);
+      if (!seen && state !== undefined) {
+        seen = true;
+        deadline = arrived + this.#waitMs;
+      }
       if (state !== undefined && state.brokenAt <= chain.seq) {
         throw broken(chain, `push ${state.brokenAt} of the chain failed or was refused`);
       }
@@ -129,7 +151,9 @@ export class PushChains {
       if (left <= 0) {
         throw new SyncError(
           'conflict',
-          `Push ${chain.seq} of chain ${chain.id} waited ${this.#waitMs} ms for push ${chain.seq - 1}, which this server did not decide`,
+          seen
+            ? `Push ${chain.seq} of chain ${chain.id} waited ${this.#waitMs} ms for push ${chain.seq - 1}, which this server did not decide`
+            : `Push ${chain.seq} of chain ${chain.id} waited ${this.#unseenWaitMs} ms, and no earlier push of the chain reached this server`,
           { details: { problem: 'chain_unknown', status: 409 } },
         );
       }
