@@ -278,6 +278,36 @@ describe('PushChains', () => {
     expect(chains.waiting).toBe(0);
   });
 
+  it('waits waitMs, not unseenWaitMs, for a chain it knows when the push before is decided slowly', async () => {
+    const chains = new PushChains({ waitMs: 60_000, unseenWaitMs: 20, maxChains: 10 });
+    const first = await chains.turn(tenant, { id: 'slow', seq: 0 });
+    const second = chains.turn(tenant, { id: 'slow', seq: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    first.done([], () => undefined);
+    (await second).done([], () => undefined);
+  });
+
+  it('never forgets a chain in use for room: its later pushes still find it', async () => {
+    const chains = new PushChains({ waitMs: 60_000, unseenWaitMs: 20, maxChains: 1, maxChainsPerTenant: 1 });
+    const busy = await chains.turn(tenant, { id: 'busy', seq: 0 }); // decided slowly
+    (await chains.turn(tenant, { id: 'other', seq: 0 })).done([], () => undefined); // past both bounds
+    const next = chains.turn(tenant, { id: 'busy', seq: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    busy.done([], () => undefined);
+    (await next).done([], () => undefined);
+    expect(chains.size).toBe(2); // past the bound while 'busy' was in use
+    (await chains.turn(tenant, { id: 'third', seq: 0 })).done([], () => undefined);
+    expect(chains.size).toBe(1); // back within it at the next new chain
+  });
+
+  it('refuses an unseenWaitMs that is not a number of milliseconds', () => {
+    for (const unseenWaitMs of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+      expect(() => new PushChains({ waitMs: 1_000, unseenWaitMs, maxChains: 10 })).toThrow(
+        expect.objectContaining({ code: 'invalid_input', details: { field: 'unseenWaitMs' } }),
+      );
+    }
+  });
+
   it('carries the aggregates of conflict results to the later turns', async () => {
     const chains = new PushChains({ waitMs: 10_000, maxChains: 10 });
     const first = await chains.turn(tenant, { id: 'a', seq: 0 });

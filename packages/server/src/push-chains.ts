@@ -95,7 +95,17 @@ export class PushChains {
 
   constructor(options: PushChainsOptions) {
     this.#waitMs = options.waitMs;
-    this.#unseenWaitMs = Math.min(options.unseenWaitMs ?? PUSH_CHAIN_UNSEEN_WAIT_MS, options.waitMs);
+    const unseen = options.unseenWaitMs ?? PUSH_CHAIN_UNSEEN_WAIT_MS;
+    if (!(unseen >= 0) || !Number.isFinite(unseen)) {
+      throw new SyncError(
+        'invalid_input',
+        `unseenWaitMs must be a number of milliseconds, 0 or more, got ${String(unseen)}`,
+        {
+          details: { field: 'unseenWaitMs' },
+        },
+      );
+    }
+    this.#unseenWaitMs = Math.min(unseen, options.waitMs);
     this.#maxChains = options.maxChains;
     this.#maxChainsPerTenant = options.maxChainsPerTenant ?? options.maxChains;
     this.#ttlMs = options.ttlMs ?? PUSH_CHAIN_TTL_MS;
@@ -213,7 +223,9 @@ export class PushChains {
 
   /**
    * Stores `state` as the most recently used chain, forgetting the tenant's oldest past
-   * `maxChainsPerTenant` and the oldest of all past `maxChains`.
+   * `maxChainsPerTenant` and the oldest of all past `maxChains`. A chain in use (a push holds its
+   * turn, or waits for it) is never forgotten for room: the bounds may be passed by the chains in use,
+   * which the requests in flight bound.
    */
   #remember(key: string, state: ChainState): void {
     if (state.expiresAt === 0) state.expiresAt = this.#now() + this.#ttlMs;
@@ -224,14 +236,23 @@ export class PushChains {
     const count = (this.#perTenant.get(tenant) ?? 0) + 1;
     this.#perTenant.set(tenant, count);
     if (count > this.#maxChainsPerTenant) {
-      for (const other of this.#chains.keys()) {
-        if (other !== key && tenantOf(other) === tenant) {
+      for (const [other, chain] of this.#chains) {
+        if (other !== key && tenantOf(other) === tenant && this.#idle(other, chain)) {
           this.#forget(other);
           break;
         }
       }
     }
-    while (this.#chains.size > this.#maxChains) this.#forget(this.#chains.keys().next().value as string);
+    if (this.#chains.size <= this.#maxChains) return;
+    for (const [other, chain] of this.#chains) {
+      if (other !== key && this.#idle(other, chain)) this.#forget(other);
+      if (this.#chains.size <= this.#maxChains) return;
+    }
+  }
+
+  /** Whether no push holds the chain's turn or waits for it: it may be forgotten for room. */
+  #idle(key: string, state: ChainState): boolean {
+    return !state.busy && !this.#waiters.has(key);
   }
 
   #forget(key: string): void {

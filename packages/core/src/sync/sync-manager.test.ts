@@ -146,13 +146,21 @@ describe('SyncManager', () => {
      * `failure(events of that part)`, reporting the results so far as `partialPushError` does.
      * `sent` lists the ids of every event it sent to the server.
      */
-    function splittingClient(part: number, failAt: number, failure: (events: readonly Event[]) => SyncError) {
+    function splittingClient(
+      part: number,
+      failAt: number,
+      failure: (events: readonly Event[]) => SyncError,
+      options: { store?: MemoryEventStore; rejectType?: string } = {},
+    ) {
       const sent: string[] = [];
       let handed = 0;
       const client = world.client('a', {
+        ...(options.store ? { store: options.store } : {}),
         pushBatchSize: 1_000,
-        wrap: (transport) =>
-          intercept(transport, {
+        wrap: (base) => {
+          // The server, refusing events of `rejectType` when asked to.
+          const transport = options.rejectType === undefined ? base : rejecting(base, options.rejectType);
+          return intercept(transport, {
             push: async (events, options) => {
               const results: AppendResult[] = [];
               for (let start = 0; start < events.length; start += part) {
@@ -167,7 +175,8 @@ describe('SyncManager', () => {
               }
               return results;
             },
-          }),
+          });
+        },
       });
       return { ...client, sent };
     }
@@ -203,19 +212,55 @@ describe('SyncManager', () => {
       expect(await serverIds(world)).toEqual(rest);
     });
 
-    it('ignores results a failed push reports for other events than the first of the batch', async () => {
-      const a = world.client('a', {
-        wrap: (transport) =>
-          intercept(transport, {
-            push: async (events, options) => {
-              const results = await transport.push(events.slice(1, 3), options); // not the first two
-              throw partialPushError(new SyncError('network', 'gone'), results, events.length);
-            },
-          }),
+    it('ignores results a failed push reports that do not answer the first events of the batch, well-formed', async () => {
+      const garbles: ((results: AppendResult[], events: readonly Event[]) => unknown[])[] = [
+        (results) => results.slice(1), // not the first events
+        (results) => results.map((result) => ({ ...result, version: '1' })), // a version that is not one
+        (results) => results.map((result) => ({ ...result, status: 'stored' })),
+        (results, events) => [...results, ...events.map((event) => ({ id: event.id, status: 'accepted' }))],
+      ];
+      for (const [n, garble] of garbles.entries()) {
+        const a = world.client(`g${n}`, {
+          wrap: (transport) =>
+            intercept(transport, {
+              push: async (events, options) => {
+                const results = await transport.push(events.slice(0, 2), options);
+                const error = new SyncError('network', 'gone', { details: { results: garble(results, events) } });
+                throw error;
+              },
+            }),
+        });
+        await a.manager.append(tasks(5));
+        await expectSyncError(() => a.manager.sync(), 'network');
+        expect(a.manager.status.pending).toBe(5);
+      }
+    });
+
+    it('records the rejections a failed push reports, and does not send those events again', async () => {
+      const a = splittingClient(100, 150, () => new SyncError('network', 'connection reset'), {
+        rejectType: 'todo.forbidden',
       });
-      await a.manager.append(tasks(5));
+      const drafts = tasks(300);
+      drafts[5] = { type: 'todo.forbidden', aggregateId: 't5', data: { title: 'no' } };
+      const written = await a.manager.append(drafts);
+      const rejected: string[] = [];
+      a.manager.on('event.rejected', ({ rejections }) => rejected.push(...rejections.map((item) => item.event.id)));
       await expectSyncError(() => a.manager.sync(), 'network');
-      expect(a.manager.status.pending).toBe(5);
+      expect(rejected).toEqual([written[5]!.id]);
+      expect(await a.manager.eventState(written[5]!.id)).toMatchObject({ status: 'rejected', code: 'forbidden' });
+      expect(a.manager.status.pending).toBe(200); // from the part it failed on
+      expect(await a.manager.sync()).toMatchObject({ pushed: 200, rejected: 0 });
+      expect(a.manager.status.pending).toBe(0);
+      expect(a.sent.filter((id) => id === written[5]!.id)).toHaveLength(1);
+    });
+
+    it('fails with the push error when recording what it had stored fails too', async () => {
+      const store = new MemoryEventStore();
+      store.acknowledge = () => Promise.reject(new SyncError('storage', 'the disk is full'));
+      const a = splittingClient(100, 150, () => new SyncError('network', 'connection reset'), { store });
+      await a.manager.append(tasks(300));
+      const error = await expectSyncError(() => a.manager.sync(), 'network');
+      expect(error.retryable).toBe(true);
     });
 
     it("refuses a transport's preferredPushSize that is not a positive integer, naming it", () => {

@@ -787,7 +787,14 @@ export class SyncManager {
         // are settled first: they are stored or refused already, so nothing sends them again.
         const answered = answeredBefore(error, batch);
         if (answered.length > 0) {
-          conflicts += await this.#settlePushed(batch.slice(0, answered.length), answered, totals, blocked, signal);
+          try {
+            conflicts += await this.#settlePushed(batch.slice(0, answered.length), answered, totals, blocked, signal);
+          } catch (settling) {
+            // The push's failure is what the caller acts on (retry or not); those events come back
+            // `duplicate` next time, and a store that keeps failing fails that sync on its own.
+            if (signal.aborted) throw settling;
+            throw error;
+          }
         }
         // One event the server will never take (too large for its limit) must not block the outbox for
         // ever: it is rejected with the server's reason, and the push goes on without it.

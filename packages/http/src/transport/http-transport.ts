@@ -117,9 +117,9 @@ export interface HttpTransportOptions {
    *
    * Chains need the requests of one push to reach the same server node. Behind a load balancer that
    * spreads one client's requests over several nodes, a chained push is answered `409
-   * chain_unknown` (after the server's wait, 10 s by default) and the transport stops chaining for
-   * good: set `1` there. The same happens when the server takes longer than that wait to decide the
-   * pushes ahead of one in the chain. A server that does not take chains refuses the first one
+   * chain_unknown` (after the server's wait: 1 s on a node that never saw the chain, 10 s by default
+   * on one that did) and the transport stops chaining for good: set `1` there. The same happens when
+   * the server takes longer than that wait to decide the pushes ahead of one in the chain. A server that does not take chains refuses the first one
    * (`400`), and the transport stops chaining too. The first push of a chain goes alone: only once
    * its answer echoes the chain (the server's word that it keeps chains in order) do the others
    * follow without waiting, so a server or proxy that drops the `chain` member never sees two
