@@ -799,15 +799,12 @@ export class SyncManager {
         // One event the server will never take (too large for its limit) must not block the outbox for
         // ever: it is rejected with the server's reason, and the push goes on without it.
         const tooLarge = isSyncError(error, 'limit_exceeded') ? error.details.eventId : undefined;
-        if (typeof tooLarge !== 'string' || !batch.some((event) => event.id === tooLarge)) throw error;
-        const event = batch.find((item) => item.id === tooLarge) as Event;
-        await this.#store.reject([{ id: tooLarge, code: 'too_large', reason: (error as SyncError).message }], {
-          signal,
-        });
+        const event = typeof tooLarge === 'string' ? batch.find((item) => item.id === tooLarge) : undefined;
+        if (event === undefined) throw error;
+        const { message: reason } = error as SyncError;
+        await this.#store.reject([{ id: event.id, code: 'too_large', reason }], { signal });
         totals.rejected++;
-        this.#emitter.emit('event.rejected', {
-          rejections: [{ event, code: 'too_large', reason: (error as SyncError).message }],
-        });
+        this.#emitter.emit('event.rejected', { rejections: [{ event, code: 'too_large', reason }] });
         afterSeq = startSeq;
         continue;
       }
