@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { CursorVersion, decideAppend, type AppendLookup, type Event, type EventLimits } from '@eventsync/core';
+import { CursorVersion, decideAppend, type AppendLookup, type Event } from '@eventsync/core';
 import { answerOf, batchEvents, type AppendAnswer, type BatchFields } from './append-batch.js';
 
 /**
@@ -13,17 +13,16 @@ export type AppendTransaction = (tenant: string, fields: BatchFields) => AppendA
  * The append of `SqliteEventStore`, the same whether it runs on the caller's thread (`writer: 'inline'`)
  * or on the writer thread: one transaction that reads the tenant's latest cursor, prefetches what the
  * rules will ask ({@link prefetch}), runs `decideAppend` on the JSON validated by the caller, inserts
- * the accepted events and moves the cursor. A batch without valid events touches nothing.
- *
- * @param limits - the store's bounds, which the batch was validated within.
+ * the accepted events and moves the cursor. A batch without valid events touches nothing. Every event
+ * comes with its validated JSON (see `prepareBatch`), so the rules need no event limits here.
  */
-export function createAppendTransaction(db: Database.Database, limits: EventLimits): AppendTransaction {
+export function createAppendTransaction(db: Database.Database): AppendTransaction {
   const statements = prepareWriteStatements(db);
   const transaction = db.transaction((tenant: string, fields: BatchFields): AppendAnswer => {
     const { events, json } = batchEvents(fields);
     const latest = statements.latest.get(tenant)?.latest ?? 0;
     const lookup = latest === 0 ? EMPTY_LOG : prefetch(statements, tenant, events, latest);
-    const { results, accepted } = decideAppend(tenant, events, latest, lookup, limits, undefined, json);
+    const { results, accepted } = decideAppend(tenant, events, latest, lookup, {}, undefined, json);
     if (accepted.length === 0) return answerOf(results);
     const { insert } = statements;
     for (const { event, version, json } of accepted) {

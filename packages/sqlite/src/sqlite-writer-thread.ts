@@ -3,7 +3,7 @@
 // of that store, one after another in the order they come, and closes when told to.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { SyncError } from '@eventsync/core';
+import { configureConnection } from './connection.js';
 import { createAppendTransaction, type AppendTransaction } from './sqlite-append.js';
 import { toSyncError } from './sqlite-errors.js';
 import {
@@ -23,11 +23,8 @@ let append: AppendTransaction;
 try {
   // The store opened and migrated the file already; this connection takes its settings.
   db = new Database(settings.path, { timeout: settings.busyTimeoutMs, fileMustExist: true });
-  db.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
-  const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
-  if (mode !== 'wal') throw new SyncError('storage', `The SQLite database is in ${mode} mode, not WAL`);
-  db.pragma(`synchronous = ${settings.synchronous}`);
-  append = createAppendTransaction(db, settings.limits);
+  configureConnection(db, settings);
+  append = createAppendTransaction(db);
   port.on('message', answer);
   post({ type: 'ready' });
 } catch (error) {

@@ -1,13 +1,13 @@
-import { SyncError, type EventLimits, type SyncErrorCode, type SyncErrorDetails } from '@eventsync/core';
+import { SyncError, type SyncErrorCode, type SyncErrorDetails } from '@eventsync/core';
 import type { AppendAnswer, BatchFields } from './append-batch.js';
-import type { SqliteSynchronous } from './sqlite-event-store.js';
+import type { ConnectionSettings } from './connection.js';
 
-/** What the writer thread is started with (its `workerData`): how to open its connection. */
-export interface WriterSettings {
+/**
+ * What the writer thread is started with (its `workerData`): how to open its connection. No event
+ * limits: the caller validates every event it sends.
+ */
+export interface WriterSettings extends ConnectionSettings {
   readonly path: string;
-  readonly synchronous: SqliteSynchronous;
-  readonly busyTimeoutMs: number;
-  readonly limits: EventLimits;
 }
 
 /** A message to the writer thread. It answers each in the order it got them. */

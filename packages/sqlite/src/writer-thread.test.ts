@@ -8,7 +8,7 @@ const failing = new URL('../test/fixtures/failing-writer.mjs', import.meta.url);
 
 /** A thread of the stand-in script, failing as `behaviour` says (see test/fixtures/failing-writer.mjs). */
 function thread(behaviour: string): WriterThread {
-  return new WriterThread({ path: behaviour, synchronous: 'FULL', busyTimeoutMs: 0, limits: {} }, failing);
+  return new WriterThread({ path: behaviour, synchronous: 'FULL', busyTimeoutMs: 0 }, failing);
 }
 
 /** `count` events as the thread takes them: seven fields each. */
@@ -21,7 +21,7 @@ describe('WriterThread', () => {
 
   it('refuses to start without its script, saying to build the package', async () => {
     const missing = new URL('./no-such-writer.js', import.meta.url);
-    const settings = { path: 'log.db', synchronous: 'FULL', busyTimeoutMs: 0, limits: {} } as const;
+    const settings = { path: 'log.db', synchronous: 'FULL', busyTimeoutMs: 0 } as const;
     const error = await expectSyncError(() => new WriterThread(settings, missing), 'storage');
     expect(error.message).toMatch(/no-such-writer\.js is missing: build @eventsync\/sqlite \(pnpm build\)/);
   });

@@ -246,6 +246,7 @@ function notStartedError(cause: unknown): SyncError {
   return new SyncError('storage', `The SQLite event store's writer thread did not start (${why})`, { cause });
 }
 
-function abortReason(signal: AbortSignal): unknown {
+/** What an aborted call rejects with: the signal's reason, or `SyncError('aborted')` when it has none. */
+export function abortReason(signal: AbortSignal): unknown {
   return signal.reason === undefined ? new SyncError('aborted', 'The operation was aborted') : signal.reason;
 }
