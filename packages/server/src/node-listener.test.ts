@@ -254,7 +254,11 @@ describe('nodeListener', () => {
     const answer = await send(url);
     expect(answer.status).toBe(500);
     expect(answer.headers['content-type']).toBe('application/problem+json');
-    expect(JSON.parse(answer.body)).toMatchObject({ status: 500, code: 'internal' });
+    expect(JSON.parse(answer.body)).toMatchObject({
+      type: 'urn:eventsync:problem:internal',
+      status: 500,
+      code: 'internal',
+    });
     expect(errors).toEqual([new Error('boom')]);
   });
 
@@ -292,7 +296,11 @@ describe('nodeListener', () => {
     });
     const answer = await send(url, { method: 'TRACE' });
     expect(answer.status).toBe(400);
-    expect(JSON.parse(answer.body)).toMatchObject({ status: 400, code: 'invalid_request' });
+    expect(JSON.parse(answer.body)).toMatchObject({
+      type: 'urn:eventsync:problem:invalid_request',
+      status: 400,
+      code: 'invalid_request',
+    });
     expect(asked).toBe(0);
     expect((await send(url)).status).toBe(200);
   });

@@ -1,3 +1,4 @@
+import { MEDIA_TYPES, problem, type ProblemDocument } from '@eventsync/http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 /**
@@ -103,14 +104,14 @@ export function nodeListener(
       });
     } catch {
       // What `fetch` cannot express (a TRACE request, a header value it refuses) is the client's mistake.
-      return failure(res, 400, 'Bad Request', 'invalid_request');
+      return failure(res, problem('invalid_request', 400, 'The request cannot be read'));
     }
     let response: Response;
     try {
       response = await fetch(request, { incoming: req, outgoing: res });
     } catch (error) {
       onError(error);
-      return failure(res, 500, 'Internal Server Error', 'internal');
+      return failure(res, problem('internal', 500));
     }
     await writeResponse(response, res, onError);
   };
@@ -123,11 +124,11 @@ export function nodeListener(
   };
 }
 
-/** A bare problem document, when the handler could not be asked or failed to answer. */
-function failure(res: ServerResponse, status: number, title: string, code: string): void {
+/** The protocol's problem document, when the handler could not be asked or failed to answer. */
+function failure(res: ServerResponse, document: ProblemDocument): void {
   if (res.headersSent || res.destroyed) return;
-  const body = JSON.stringify({ type: 'about:blank', title, status, code });
-  res.writeHead(status, { 'Content-Type': 'application/problem+json', 'Content-Length': Buffer.byteLength(body) });
+  const body = JSON.stringify(document);
+  res.writeHead(document.status, { 'Content-Type': MEDIA_TYPES.problem, 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }
 

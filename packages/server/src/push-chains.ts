@@ -112,7 +112,7 @@ export class PushChains {
     this.#now = options.now ?? Date.now;
   }
 
-  /** How many chains are remembered (for tests and metrics). */
+  /** How many chains are remembered. */
   get size(): number {
     this.#sweep();
     return this.#chains.size;

@@ -769,6 +769,16 @@ describe('createSyncHandler errors of the store', () => {
     expect(JSON.stringify(problem)).not.toContain('/secret');
   });
 
+  it('answers, counts and logs a request whose store throws something that is not an Error', async () => {
+    const store = new MemoryServerEventLog();
+    store.read = () => Promise.reject('the client went away'); // e.g. an abort reason that is a string
+    const logs: RequestLogEntry[] = [];
+    const server = testServer({ store, logger: (entry) => logs.push(entry) });
+    const response = await server.request('/v1/events', { token: ALICE });
+    expect(response.headers.get('Content-Type')).toBe('application/problem+json');
+    expect(logs).toEqual([expect.objectContaining({ path: '/v1/events', status: response.status })]);
+  });
+
   it('answers 500 internal when the store answers the wrong number of results', async () => {
     const store = new MemoryServerEventLog();
     store.append = () => Promise.resolve([]);

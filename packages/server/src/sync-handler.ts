@@ -299,6 +299,15 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
       }
     }
   });
+  // Hono routes only `Error` throws to its error handler (and so to the log and the counts); a store
+  // or hook may throw anything, e.g. an abort reason that is a string.
+  app.use(async (_c, next) => {
+    try {
+      await next();
+    } catch (error) {
+      throw error instanceof Error ? error : new SyncError('aborted', 'The request ended early', { cause: error });
+    }
+  });
   if (options.cors) {
     const corsOptions = options.cors === true ? {} : options.cors;
     app.use(cors({ exposeHeaders: ['Retry-After', 'WWW-Authenticate'], ...corsOptions }));
@@ -383,9 +392,6 @@ export function createSyncHandler<P = unknown>(options: SyncHandlerOptions<P>): 
         ...(chain ? { chain: { chains, chain } } : {}),
         maxEventBytes: limits.maxEventBytes,
         signal: c.req.raw.signal,
-      }).catch((error: unknown) => {
-        // Hono routes only Error throws to its error handler (and so to the log and the counts).
-        throw error instanceof Error ? error : new SyncError('aborted', 'The push ended early', { cause: error });
       });
       // A chained push echoes its chain: the client's proof that this server keeps chains in order.
       return c.body(pushResponseJson(results, chain), 200, jsonHeaders(c));
