@@ -48,7 +48,7 @@ export interface SyncManagerOptions {
    * requests (see `Transport.preferredPushSize`).
    *
    * @defaultValue the transport's `preferredPushSize` (`HttpTransport`: 8,000, sent as a push chain of
-   *   requests of 1,000, up to 4 at once), else 500
+   *   requests of 1,000, up to 4 at once; 1,000 once the server showed it cannot keep chains), else 500
    */
   readonly pushBatchSize?: number;
   /**

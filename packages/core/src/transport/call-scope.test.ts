@@ -116,6 +116,11 @@ describe('CallScope', () => {
     expect(vi.getTimerCount()).toBe(0);
     await expect(scope.race(Promise.resolve('answer'))).rejects.toBe(reason);
     scope.dispose();
+    // The fired signal after a live one: still no listener left on the live one.
+    const later = new CallScope({ signals: [closing.signal, caller], timeoutMs: 1000 });
+    expect(later.signal.reason).toBe(reason);
+    expect(listeners(closing.signal)).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('keeps the first reason when several signals fire', () => {

@@ -87,19 +87,20 @@ export class CallScope {
         details: { field: 'timeoutMs' },
       });
     }
+    const fired = signals.find((signal) => signal?.aborted === true);
+    if (fired !== undefined) {
+      this.#controller.abort(abortReason(fired));
+      return;
+    }
     for (const signal of signals) {
       if (signal === undefined) continue;
-      if (signal.aborted) {
-        this.#controller.abort(abortReason(signal));
-        break;
-      }
       const onAbort = (): void => this.#controller.abort(abortReason(signal));
       signal.addEventListener('abort', onAbort, { once: true });
       this.#unlink.push(() => signal.removeEventListener('abort', onAbort));
     }
     // A timer cannot wait longer than 2^31 - 1 ms (Node would fire it after 1 ms): a longer timeout
     // (about 25 days and more) is as good as none.
-    if (!this.#controller.signal.aborted && timeoutMs <= MAX_TIMER_MS) {
+    if (timeoutMs <= MAX_TIMER_MS) {
       this.#timer = setTimeout(() => {
         this.#controller.abort(
           new SyncError('timeout', `${what} got no answer within ${timeoutMs} ms`, { details: { timeoutMs } }),
