@@ -38,9 +38,7 @@ interface BatchRequest {
   readonly chunk: readonly Event[];
   /** Per event of `chunk`, whether it was sent (an aggregate known to be in conflict is not). */
   readonly sent: readonly boolean[];
-  /** Whether it went out as a member of a chain. */
-  readonly chained: boolean;
-  /** The chain and seq it went out with: what its answer must echo. */
+  /** The chain and seq it went out with, when it went out as a member of a chain: what its answer must echo. */
   readonly link?: PushChain;
   readonly controller: AbortController;
   /** Settles once the request has: never rejects. */
@@ -100,20 +98,20 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
     const sending = chunk.filter((_, i) => sent[i]);
     const controller = new AbortController();
     const base = { start, chunk, sent, controller };
-    if (sending.length === 0) return { ...base, chained: false, answer: Promise.resolve({ results: [] }) };
+    if (sending.length === 0) return { ...base, answer: Promise.resolve({ results: [] }) };
+    const link = chain && { id: chain.id, seq: chain.seq };
     let body: string;
     try {
-      body = options.encode(sending, chain && { id: chain.id, seq: chain.seq });
+      body = options.encode(sending, link);
     } catch (error) {
-      return { ...base, chained: false, answer: Promise.resolve({ error }) };
+      return { ...base, answer: Promise.resolve({ error }) };
     }
-    const link = chain && { id: chain.id, seq: chain.seq };
     if (chain) chain.seq++;
     const answer = options.send(sending, body, controller.signal).then(
       (answered) => answered,
       (error: unknown) => ({ error }),
     );
-    return { ...base, chained: link !== undefined, ...(link ? { link } : {}), answer };
+    return { ...base, ...(link ? { link } : {}), answer };
   };
 
   /** Aborts the requests in flight and waits until they have settled. */
@@ -147,7 +145,7 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
         const request = send(next);
         inFlight.push(request);
         next += request.chunk.length;
-        if (!request.chained && chain) break; // nothing of it went out: take it before sending more
+        if (!request.link && chain) break; // nothing of it went out: take it before sending more
       }
       const request = inFlight[0] as BatchRequest;
       const answer = await request.answer;
@@ -171,12 +169,12 @@ export async function pushBatches(events: readonly Event[], options: PushBatches
       // The server decides none of the chain's later pushes after an error: stop waiting for them.
       await stop(new SyncError('aborted', 'An earlier request of this push failed'));
       const smaller = smallerSize(error, request.sent.filter(Boolean).length);
-      const refused = request.chained ? refusesChains(error) : undefined;
+      const refused = request.link ? refusesChains(error) : undefined;
       if (smaller !== undefined) {
         size = smaller;
-      } else if (request.chained && isProblem(error, 'chain_unknown')) {
+      } else if (request.link && isProblem(error, 'chain_unknown')) {
         options.stopChaining();
-      } else if (request.chained && isProblem(error, 'chain_broken')) {
+      } else if (request.link && isProblem(error, 'chain_broken')) {
         if (rechained.has(request.start)) unchained = true;
         rechained.add(request.start);
       } else if (refused === 'named') {
