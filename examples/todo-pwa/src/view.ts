@@ -22,7 +22,8 @@ export function mountView(app: TodoSync): () => void {
   const rows = new Map<string, { element: HTMLLIElement; todo: Todo }>();
   /** Todos with changes still in the outbox, and how many events wait there. */
   let unsynced = new Set<string>();
-  let pendingCount = 0;
+  /** Unknown until the outbox was first read: nothing is said to be saved before that. */
+  let pendingCount: number | undefined;
 
   // ---- Acting: every user action is an event -------------------------------------------------------
   const act = (what: string, action: () => Promise<unknown>): void => {
@@ -150,7 +151,8 @@ export function mountView(app: TodoSync): () => void {
     const online = current.online;
     status.dataset['state'] = !online ? 'offline' : current.lastError ? 'error' : current.syncing ? 'syncing' : 'idle';
     $('#status-network').textContent = online ? 'Online' : 'Offline';
-    $('#status-pending').textContent = pendingCount === 0 ? 'all saved' : `${pendingCount} pending`;
+    $('#status-pending').textContent =
+      pendingCount === undefined ? '' : pendingCount === 0 ? 'all saved' : `${pendingCount} pending`;
     $('#status-synced').textContent = !app.leader.isLeader
       ? 'another tab syncs'
       : current.lastSyncAt === undefined

@@ -258,8 +258,12 @@ describe.skipIf(missing)(title, { timeout: 60_000 }, () => {
     await tab.goto(new URL('/', server!.link).href);
     await ready(second);
     await tab.locator('#status-synced', { hasText: 'another tab syncs' }).waitFor();
+    // Offline, the edit waits in the outbox both tabs share, and the second tab shows it.
+    await phone.context.setOffline(true);
     await add(second, 'Water the plants');
-    // The leading tab pushes it; the second tab hears that its outbox emptied.
+    await tab.locator('#status-pending', { hasText: '1 pending' }).waitFor({ timeout: CONVERGE_MS });
+    // Back online, the leading tab pushes it; the second tab hears that the outbox emptied.
+    await phone.context.setOffline(false);
     await saved(second);
     await converge([phone, second, laptop], ['[x] Call the plumber', 'Water the plants']);
     await shoot(second, '7-second-tab');
