@@ -148,7 +148,15 @@ function prefetch(statements: WriteStatements, tenant: string, events: readonly 
   return {
     existing: (id) => {
       const row = stored.get(id);
-      return row && { event: JSON.parse(row.json) as Event, version: CursorVersion.of(row.seq) };
+      if (row === undefined) return undefined;
+      // Parsed only when the pushed JSON is another text (a re-push is usually the same text).
+      return {
+        json: row.json,
+        version: CursorVersion.of(row.seq),
+        get event() {
+          return JSON.parse(row.json) as Event;
+        },
+      };
     },
     foreignAfter: (aggregateId, baseVersion, clientId) => {
       const answer = answers.get(clientId);

@@ -122,6 +122,33 @@ describe('decideAppend', () => {
       expect(decision.accepted).toEqual([]);
     });
 
+    it('answers duplicate from the stored JSON text when it is the pushed one, reading no stored event', () => {
+      const stored = event({ n: 1 });
+      const pushed = event({ n: 1 });
+      const json = appendedJson(pushed, {}) as string;
+      const lookup = (storedJson: string): AppendLookup => ({
+        existing: () => ({
+          json: storedJson,
+          version: CursorVersion.of(1),
+          get event(): Event {
+            reads++;
+            return JSON.parse(storedJson) as Event;
+          },
+        }),
+        foreignAfter: () => undefined,
+      });
+      let reads = 0;
+      const same = decideAppend('acme', [pushed], 1, lookup(json));
+      expect(summary(same)).toEqual(['duplicate@1']);
+      expect(reads).toBe(0);
+      // Another text of the same event (keys in another order): compared by content.
+      const { id, type, aggregateId, data, metadata } = stored;
+      const reordered = JSON.stringify({ data, metadata, aggregateId, type, id });
+      expect(reordered).not.toBe(json);
+      expect(summary(decideAppend('acme', [pushed], 1, lookup(reordered)))).toEqual(['duplicate@1']);
+      expect(reads).toBe(1);
+    });
+
     it('rejects an id reused with other content within one batch', () => {
       const decision = decide([], [event({ n: 1 }), event({ n: 1, client: 'bob' })]);
       expect(summary(decision)).toEqual(['accepted@1', 'rejected:id_reused']);

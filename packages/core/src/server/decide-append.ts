@@ -18,6 +18,11 @@ export interface AppendLookup {
         readonly event: Event;
         /** The cursor it is stored at: a `duplicate`'s `version`. */
         readonly version: CursorVersion;
+        /**
+         * The JSON text the log stored for it, when it keeps the text: the pushed event's JSON being
+         * the same text makes it a `duplicate` without reading `event` (which may then parse lazily).
+         */
+        readonly json?: string;
       }
     | undefined;
   /**
@@ -96,7 +101,7 @@ export function decideAppend(
       const same =
         earlier !== undefined
           ? earlier.json === json || sameEventContent(JSON.parse(earlier.json) as Event, pushed())
-          : sameEventContent(logged!.event, pushed());
+          : logged!.json === json || sameEventContent(logged!.event, pushed());
       results.push(
         same
           ? { id, status: 'duplicate', version: (earlier ?? logged)!.version }
