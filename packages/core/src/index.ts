@@ -70,7 +70,7 @@ export type {
   Transport,
   TransportSubscription,
 } from './transport/transport.js';
-export { CallScope, DEFAULT_CALL_SCOPE_OPTIONS } from './transport/call-scope.js';
+export { CallScope, CallScopes, DEFAULT_CALL_SCOPE_OPTIONS } from './transport/call-scope.js';
 export type { CallScopeOptions } from './transport/call-scope.js';
 export { SubscriptionLifecycle } from './transport/subscription-lifecycle.js';
 export { partialPushError } from './transport/partial-push.js';

@@ -218,8 +218,10 @@ export class MockSyncServer {
     }
     const state = this.#chainOf(chain.id);
     let turn = false;
+    let waited = false;
     try {
       decodePush(json, this.#maxEventsPerPush);
+      waited = true;
       await this.#turn(state, chain, signal);
       turn = true;
       const appending = events.filter((event) => !state.blocked.has(event.aggregateId));
@@ -237,8 +239,9 @@ export class MockSyncServer {
       state.next++;
       return HttpResponse.json(encodePushResponse(results, this.#echoesChains ? chain : undefined));
     } catch (error) {
-      // Failed once its chain was read: the chain's later pushes cannot be decided.
-      if (turn || state.next <= chain.seq) state.broken = true;
+      // Refused before its turn, or failed in it: the chain's later pushes cannot be decided. A push
+      // whose wait failed (no turn in time, the client gone) leaves the chain alone, as the server does.
+      if (turn || (!waited && state.next <= chain.seq)) state.broken = true;
       throw error;
     } finally {
       if (turn) state.busy = false;

@@ -1,5 +1,6 @@
 import {
   CallScope,
+  CallScopes,
   CursorVersion,
   DEFAULT_RETRY_OPTIONS,
   isSyncError,
@@ -132,10 +133,10 @@ export class WebSocketTransport implements Transport {
   readonly #random: () => number;
   readonly #closing = new AbortController();
   /**
-   * Calls in flight, aborted one by one on close: linking each to `#closing` would put one listener
-   * per concurrent call on that signal (Node warns past ten).
+   * Calls in flight, aborted on close (and any asked after): linking each to `#closing` would put one
+   * listener per concurrent call on that signal (Node warns past ten).
    */
-  readonly #inFlight = new Set<CallScope>();
+  readonly #calls = new CallScopes();
   readonly #subscriptions = new Set<LiveSubscription>();
   #connection: Connection | undefined;
   #connecting: Promise<Connection> | undefined;
@@ -304,7 +305,7 @@ export class WebSocketTransport implements Transport {
     const closed = new SyncError('closed', 'The WebSocket transport was closed');
     for (const subscription of [...this.#subscriptions]) subscription.close();
     this.#closing.abort(closed);
-    for (const scope of [...this.#inFlight]) scope.abort(closed);
+    this.#calls.close(closed);
     this.#connection?.close(closed);
     this.#connection = undefined;
   }
@@ -320,9 +321,7 @@ export class WebSocketTransport implements Transport {
     signal: AbortSignal | undefined,
     run: (connection: Connection, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const scope = new CallScope({ signals: [signal], timeoutMs: this.#timeoutMs, what });
-    this.#inFlight.add(scope);
-    if (this.#closing.signal.aborted) scope.abort(this.#closing.signal.reason);
+    const scope = this.#calls.open({ signals: [signal], timeoutMs: this.#timeoutMs, what });
     let connection: Connection | undefined;
     try {
       connection = await scope.race(this.#connect());
@@ -334,8 +333,7 @@ export class WebSocketTransport implements Transport {
       }
       throw error;
     } finally {
-      this.#inFlight.delete(scope);
-      scope.dispose();
+      this.#calls.release(scope);
     }
   }
 

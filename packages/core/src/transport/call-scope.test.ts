@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SyncError } from '../errors/sync-error.js';
-import { CallScope } from './call-scope.js';
+import { CallScope, CallScopes } from './call-scope.js';
 
 function never<T>(): Promise<T> {
   return new Promise<T>(() => undefined);
@@ -187,5 +187,34 @@ describe('CallScope', () => {
         reason,
       );
     });
+  });
+});
+
+describe('CallScopes', () => {
+  it('aborts the calls in flight on close with its reason, and every call opened after', async () => {
+    const calls = new CallScopes();
+    const settled = calls.open({ what: 'one' });
+    calls.release(settled);
+    const first = calls.open({ what: 'two' });
+    const second = calls.open({ what: 'three' });
+    expect(calls.size).toBe(2);
+    const closed = new SyncError('closed', 'The transport was closed');
+    calls.close(closed);
+    calls.close(new Error('a second close keeps the first reason'));
+    expect(settled.signal.aborted).toBe(false);
+    expect([first.signal.reason, second.signal.reason]).toEqual([closed, closed]);
+    const later = calls.open({ what: 'after close' });
+    await expect(later.race(Promise.resolve('answer'))).rejects.toBe(closed);
+    for (const scope of [first, second, later]) calls.release(scope);
+    expect(calls.size).toBe(0);
+  });
+
+  it("removes each call's listener from its caller's signal when the call is released", () => {
+    const caller = new AbortController();
+    const calls = new CallScopes();
+    const scopes = Array.from({ length: 20 }, () => calls.open({ signals: [caller.signal] }));
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(20);
+    for (const scope of scopes) calls.release(scope);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -44,8 +44,8 @@ export const DEFAULT_CALL_SCOPE_OPTIONS: Required<CallScopeOptions> = {
  * long-lived signal (a caller's signal reused for many calls, a subscription's) keeps no listener
  * of a call that settled. Always dispose the scope when the call settles. Calls in flight at the
  * same time each hold theirs, and Node warns past ten listeners on one signal: a transport that runs
- * many calls at once keeps its scopes in a set and {@link CallScope.abort | aborts} them on close,
- * rather than linking every call to its closing signal (as the example below does, for brevity).
+ * many calls at once opens its scopes in a {@link CallScopes} and closes that on close, rather than
+ * linking every call to its closing signal (as the example below does, for brevity).
  *
  * A signal that has fired already aborts the scope at once, with no timer and no listener.
  *
@@ -190,5 +190,63 @@ export class CallScope {
   dispose(): void {
     this.stopTimer();
     for (const unlink of this.#unlink.splice(0)) unlink();
+  }
+}
+
+/**
+ * The calls in flight of one client, such as a transport: {@link CallScopes.open} makes each call's
+ * {@link CallScope}, {@link CallScopes.release} disposes of it when the call settles, and
+ * {@link CallScopes.close} aborts every call in flight, and every call opened after, with its reason.
+ * No call puts a listener on a shared closing signal, so any number may be in flight at once.
+ *
+ * @example
+ * ```ts
+ * async pull(since: CursorVersion, options: PullOptions = {}): Promise<EventPage> {
+ *   const scope = this.#calls.open({ signals: [options.signal], timeoutMs: 30_000, what: 'Pulling' });
+ *   try {
+ *     return await scope.race(this.#ask('pull', since, scope.signal));
+ *   } finally {
+ *     this.#calls.release(scope);
+ *   }
+ * }
+ *
+ * async close(): Promise<void> {
+ *   this.#calls.close(new SyncError('closed', 'The transport was closed'));
+ * }
+ * ```
+ */
+export class CallScopes {
+  readonly #open = new Set<CallScope>();
+  #closed: { readonly reason: unknown } | undefined;
+
+  /** How many calls are in flight: opened and not released. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /**
+   * The scope of a new call (see {@link CallScope}); aborted at once with the close's reason when the
+   * group is closed already. Release it when the call settles.
+   *
+   * @throws SyncError `invalid_input` for a `timeoutMs` that is not a positive number.
+   */
+  open(options?: CallScopeOptions): CallScope {
+    const scope = new CallScope(options);
+    if (this.#closed !== undefined) scope.abort(this.#closed.reason);
+    else this.#open.add(scope);
+    return scope;
+  }
+
+  /** The call settled: forgets its scope and disposes of it. Idempotent. */
+  release(scope: CallScope): void {
+    this.#open.delete(scope);
+    scope.dispose();
+  }
+
+  /** Aborts every call in flight, and every one opened from now on, with `reason`. Idempotent: the first reason stays. */
+  close(reason: unknown): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = { reason };
+    for (const scope of [...this.#open]) scope.abort(reason);
   }
 }

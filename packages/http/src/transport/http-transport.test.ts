@@ -841,6 +841,8 @@ describe('HttpTransport push chains', () => {
     network.resetHandlers(
       http.all(`${BASE_URL}/*`, async ({ request }) => {
         const chain = (JSON.parse((await request.clone().text()) || '{}') as { chain?: PushChain }).chain;
+        // Request 1 reaches node B after request 3: its wait must not be cut short by request 3's.
+        if (chain?.seq === 1) await delay(10);
         const node = chain ? (chain.seq % 2 === 0 ? nodeA : nodeB) : turn++ % 2 === 0 ? nodeB : nodeA;
         return node.handle(request);
       }),

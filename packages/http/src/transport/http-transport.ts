@@ -1,5 +1,6 @@
 import {
   CallScope,
+  CallScopes,
   CursorVersion,
   DEFAULT_RETRY_OPTIONS,
   isSyncError,
@@ -221,10 +222,10 @@ export class HttpTransport implements Transport {
   readonly #random: () => number;
   readonly #closing = new AbortController();
   /**
-   * Requests in flight, aborted one by one on close: linking each to `#closing` would put one
-   * listener per concurrent request on that signal (Node warns past ten).
+   * Requests in flight, aborted on close (and any asked after): linking each to `#closing` would put
+   * one listener per concurrent request on that signal (Node warns past ten).
    */
-  readonly #inFlight = new Set<CallScope>();
+  readonly #calls = new CallScopes();
   readonly #streams = new Set<LiveStream>();
   #refreshing: Promise<string | undefined> | undefined;
   /** Whether pushes may be chained: not once the server showed it cannot keep a chain in order. */
@@ -412,7 +413,7 @@ export class HttpTransport implements Transport {
     const closed = new SyncError('closed', 'The HTTP transport was closed');
     for (const stream of [...this.#streams]) stream.close();
     this.#closing.abort(closed);
-    for (const exchange of [...this.#inFlight]) exchange.abort(closed);
+    this.#calls.close(closed);
   }
 
   #enter(signal: AbortSignal | undefined): void {
@@ -453,11 +454,9 @@ export class HttpTransport implements Transport {
     signal: AbortSignal | undefined,
     decode: (json: unknown) => T,
   ): Promise<T> {
-    const exchange = new CallScope({ signals: [signal], timeoutMs: this.#timeoutMs, what });
-    this.#inFlight.add(exchange);
+    // Aborted at once when close() came first (a push's next request may start after it).
+    const exchange = this.#calls.open({ signals: [signal], timeoutMs: this.#timeoutMs, what });
     try {
-      // A push's next request may start after close() aborted those in flight.
-      if (this.#closing.signal.aborted) exchange.abort(this.#closing.signal.reason);
       const response = await this.#send(what, spec, exchange);
       const text = await readText(response, exchange, what);
       if (!response.ok) throw responseError(what, response, text);
@@ -472,8 +471,7 @@ export class HttpTransport implements Transport {
       }
       return decode(json);
     } finally {
-      this.#inFlight.delete(exchange);
-      exchange.dispose();
+      this.#calls.release(exchange);
     }
   }
 
